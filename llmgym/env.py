@@ -1,0 +1,431 @@
+"""Text environments: `TextEnv` (a `gymnasium.Env` over text), `SingleTurnEnv` and `ToolEnv`.
+
+An env hands the policy a task as text, the policy answers with text, the env scores it with its
+`Rubric`. Tasks come from `tasks(split, n, seed)`; which split a task belongs to is decided by a hash
+of its content, never by its position, so `eval` can never share a task with `train` whatever the
+seed or the order of generation.
+
+A procedural env only writes `generate_task(rng)`; a dataset env writes `task_list()` instead.
+
+>>> import random
+>>> from llmgym.rubric import FunctionReward, Rubric
+>>> from llmgym.types import Score, Task
+>>> class Add(SingleTurnEnv):
+...     name = "add"
+...     def generate_task(self, rng):
+...         a, b = rng.randint(0, 99), rng.randint(0, 99)
+...         return Task(f"{a}+{b}?", a + b)
+...     def default_rubric(self):
+...         return Rubric([(FunctionReward("correct", lambda c, t: float(c == str(t.answer))), 1.0)])
+>>> env = Add()
+>>> prompt, info = env.reset(seed=0)
+>>> obs, reward, terminated, truncated, info = env.step(str(env.task.answer))
+>>> reward, terminated, info["reason"]
+(1.0, True, None)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.error import ResetNeeded
+
+from .errors import LLMGymError
+from .rubric import Rubric
+from .types import Score, Task
+
+SPLITS = ("train", "eval")
+# Keys every `info` dict from `step` carries (reset's info carries the first and "messages").
+STEP_INFO_KEYS = ("task_id", "answer", "reward_components", "reason")
+RESET_INFO_KEYS = ("task_id", "messages", "meta")
+
+
+class TextSpace(gym.spaces.Space[str]):
+    """Any Unicode string up to `max_length` characters.
+
+    `gymnasium.spaces.Text` only admits a fixed charset (alphanumeric by default) and short strings;
+    model output is arbitrary Unicode, so this space honestly admits all of it. `sample()` draws
+    short strings from a mixed alphabet (ASCII, math, CJK, emoji, control characters).
+    """
+
+    _ALPHABET = (
+        [chr(c) for c in range(32, 127)]
+        + list("\n\t\\{}$∑√π≤≥±×÷αβγ一二三四五数学١٢٣😀🚀\u200b\u0301")
+    )
+
+    def __init__(self, max_length: int = 1 << 22, seed: int | np.random.Generator | None = None):
+        self.max_length = max_length
+        super().__init__(shape=None, dtype=None, seed=seed)
+
+    @property
+    def is_np_flattenable(self) -> bool:
+        return False
+
+    def sample(self, mask: Any = None, probability: Any = None) -> str:
+        length = int(self.np_random.integers(0, 48))
+        idx = self.np_random.integers(0, len(self._ALPHABET), size=length)
+        return "".join(self._ALPHABET[i] for i in idx)
+
+    def contains(self, x: Any) -> bool:
+        return isinstance(x, str) and len(x) <= self.max_length
+
+    def to_jsonable(self, sample_n: Sequence[str]) -> list[str]:
+        return list(sample_n)
+
+    def from_jsonable(self, sample_n: Sequence[str]) -> list[str]:
+        return list(sample_n)
+
+    def __repr__(self) -> str:
+        return f"TextSpace(max_length={self.max_length})"
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, TextSpace) and other.max_length == self.max_length
+
+
+def split_of(task_id: str, eval_fraction: float) -> str:
+    """The split a task belongs to, from a hash of its id: stable across runs and machines."""
+    bucket = int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16) / 0x1_0000_0000
+    return "eval" if bucket < eval_fraction else "train"
+
+
+class TextEnv(gym.Env[str, str]):
+    """Base class of every llmgym environment: observations and actions are text.
+
+    Subclasses set `name`, `levels` and `description`, implement `default_rubric()` and one of
+    `generate_task(rng)` (procedural) or `task_list()` (a fixed dataset), and `step`.
+    `level` is a constructor argument so that curricula and reports can vary difficulty.
+    """
+
+    metadata = {"render_modes": ["ansi"]}
+    name: str = "text"
+    description: str = ""
+    levels: tuple[int, ...] = (1,)
+    system_prompt: str | None = None
+    eval_fraction: float = 0.2
+    # Give up on drawing new tasks after this many draws in a row produced nothing new.
+    max_stale_draws: int = 2000
+
+    def __init__(self, *, level: int = 1, split: str = "train", rubric: Rubric | None = None,
+                 render_mode: str | None = None):
+        if level not in self.levels:
+            raise LLMGymError(f"{self.name}: level must be one of {list(self.levels)}, got {level!r}")
+        if split not in SPLITS:
+            raise LLMGymError(f"split must be one of {SPLITS}, got {split!r}")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise LLMGymError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.level = level
+        self.split = split
+        self.render_mode = render_mode
+        self.rubric = rubric if rubric is not None else self.default_rubric()
+        self.observation_space = TextSpace()
+        self.action_space = TextSpace()
+        self.task: Task | None = None
+        self._done = True
+        self._last_action: str | None = None
+
+    # -- what subclasses provide -------------------------------------------------------------
+    def default_rubric(self) -> Rubric:
+        raise NotImplementedError
+
+    def generate_task(self, rng: random.Random) -> Task:
+        """Draw one task (procedural envs). Must depend only on `rng` and the constructor args."""
+        raise NotImplementedError
+
+    def task_list(self) -> Sequence[Task] | None:
+        """All tasks of a dataset env, or None for a procedural env."""
+        return None
+
+    def reference(self, task: Task) -> str | None:
+        """A reference completion that earns full reward (for SFT and reports), if the env has one."""
+        solution = task.meta.get("solution")
+        return solution if isinstance(solution, str) else None
+
+    # -- tasks and splits ----------------------------------------------------------------------
+    def split_of(self, task: Task) -> str:
+        return split_of(task.id, self.eval_fraction)
+
+    def tasks(self, split: str = "train", n: int | None = None, seed: int = 0) -> Iterator[Task]:
+        """Deterministic stream of distinct tasks of one split; stops at `n` or when exhausted."""
+        if split not in SPLITS:
+            raise LLMGymError(f"split must be one of {SPLITS}, got {split!r}")
+        if n is not None and n < 0:
+            raise LLMGymError(f"n must be >= 0, got {n}")
+        if n == 0:
+            return
+        fixed = self.task_list()
+        if fixed is not None:
+            pool = [t for t in fixed if self.split_of(t) == split]
+            random.Random(seed).shuffle(pool)
+            yield from pool[:n]
+            return
+        rng = random.Random(f"{self.name}/{self.level}/{seed}")
+        seen: set[str] = set()
+        stale = 0
+        while stale < self.max_stale_draws:
+            task = self.generate_task(rng)
+            if task.id in seen or self.split_of(task) != split:
+                stale += 1
+                continue
+            stale = 0
+            seen.add(task.id)
+            yield task
+            if n is not None and len(seen) >= n:
+                return
+
+    def _draw_task(self) -> Task:
+        rng = random.Random(int(self.np_random.integers(0, 2**63 - 1)))
+        fixed = self.task_list()
+        if fixed is not None:
+            pool = [t for t in fixed if self.split_of(t) == self.split]
+            if not pool:
+                raise LLMGymError(f"{self.name} has no {self.split} tasks")
+            return rng.choice(pool)
+        for _ in range(self.max_stale_draws):
+            task = self.generate_task(rng)
+            if self.split_of(task) == self.split:
+                return task
+        raise LLMGymError(f"{self.name} level {self.level} produced no {self.split} task")
+
+    # -- gymnasium API -------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None) -> tuple[str, dict]:
+        """Start an episode on a drawn task; `options={"task": task}` pins one (a Task or its dict)."""
+        super().reset(seed=seed)
+        pinned = (options or {}).get("task")
+        if pinned is None:
+            self.task = self._draw_task()
+        elif isinstance(pinned, Task):
+            self.task = pinned
+        elif isinstance(pinned, Mapping):
+            self.task = Task.from_dict(pinned)
+        else:
+            raise LLMGymError(f"options['task'] must be a Task or a dict, got {type(pinned).__name__}")
+        self._done = False
+        self._last_action = None
+        return self.task.text, self._reset_info()
+
+    def _reset_info(self) -> dict[str, Any]:
+        assert self.task is not None
+        return {
+            "task_id": self.task.id,
+            "messages": self.task.messages(self.system_prompt),
+            "meta": dict(self.task.meta),
+            "level": self.level,
+        }
+
+    def _check_can_step(self, action: Any) -> str:
+        if self.task is None or self._done:
+            raise ResetNeeded("call reset() before step(), and again after an episode ends")
+        if not isinstance(action, str):
+            raise TypeError(f"actions are text, got {type(action).__name__}")
+        self._last_action = action
+        return action
+
+    def _final_info(self, score: Score, **extra: Any) -> dict[str, Any]:
+        assert self.task is not None
+        return {
+            "task_id": self.task.id,
+            "answer": score.answer,
+            "reward_components": dict(score.components),
+            "reason": score.reason,
+            **extra,
+        }
+
+    @property
+    def reward_bounds(self) -> tuple[float, float]:
+        """The interval every reward of this env lies in (from the rubric)."""
+        return self.rubric.value_range
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi" or self.task is None:
+            return None
+        out = f"[{self.name} level {self.level}] task {self.task.id}\n{self.task.text}\n"
+        if self._last_action is not None:
+            out += f"--- action ---\n{self._last_action}\n"
+        return out
+
+
+class SingleTurnEnv(TextEnv):
+    """One prompt, one answer: the first step scores the answer and terminates."""
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        action = self._check_can_step(action)
+        assert self.task is not None
+        score = self.rubric.score(action, self.task)
+        self._done = True
+        return "", score.value, True, False, self._final_info(score)
+
+
+# -- tools ---------------------------------------------------------------------------------------
+@dataclass
+class Tool:
+    """A function the policy may call: `run(arguments) -> output text`.
+
+    `parameters` is a JSON schema of the arguments, as chat templates with tool support expect.
+    """
+
+    name: str
+    description: str
+    run: Callable[[Mapping[str, Any]], str]
+    parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "function", "function": {"name": self.name, "description": self.description,
+                                                 "parameters": dict(self.parameters)}}
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments: Mapping[str, Any]
+
+
+_TOOL_CALL_RE = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
+MAX_TOOL_CALL_CHARS = 100_000
+
+
+def parse_tool_call(text: str) -> ToolCall | str | None:
+    """The first tool call in `text`, in the Hermes/Qwen format that chat templates emit:
+
+        <tool_call>{"name": "python", "arguments": {"code": "print(1+1)"}}</tool_call>
+
+    Returns a `ToolCall`, None when the text holds no call (a final answer), or an error string
+    when a call is present but malformed (the env shows that error to the policy).
+
+    >>> parse_tool_call('<tool_call>{"name": "calc", "arguments": {"x": 1}}</tool_call>')
+    ToolCall(name='calc', arguments={'x': 1})
+    >>> parse_tool_call("the answer is 3") is None
+    True
+    """
+    if not isinstance(text, str) or "<tool_call>" not in text:
+        return None
+    match = _TOOL_CALL_RE.search(text)
+    if match is None:
+        return "malformed tool call: missing </tool_call>"
+    body = match.group(1)
+    if len(body) > MAX_TOOL_CALL_CHARS:
+        return f"malformed tool call: longer than {MAX_TOOL_CALL_CHARS} characters"
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        return f"malformed tool call: invalid JSON ({str(exc)[:80]})"
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        return 'malformed tool call: expected {"name": ..., "arguments": {...}}'
+    args = data.get("arguments", {})
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except (ValueError, RecursionError):
+            return "malformed tool call: arguments are not a JSON object"
+    if not isinstance(args, dict):
+        return "malformed tool call: arguments are not a JSON object"
+    return ToolCall(data["name"], args)
+
+
+TOOL_PROMPT = """You can call tools. To call one, write exactly one block and stop:
+<tool_call>{{"name": "TOOL_NAME", "arguments": {{...}}}}</tool_call>
+The tool's output comes back in the next message. When you are done, write the final answer
+without any tool call.
+
+Tools:
+{tools}"""
+
+
+class ToolEnv(TextEnv):
+    """A multi-turn env: the policy may call tools before it answers the task of a base env.
+
+    Each step whose action holds a tool call runs the tool and returns its output as the next
+    observation (reward 0). The first action without a tool call is the final answer: it is scored
+    by the base env's rubric and terminates the episode. At `max_turns` actions the episode is
+    truncated with reward 0 and reason `turn_limit`. `info["tool_calls"]` counts calls so far.
+    """
+
+    def __init__(self, base: TextEnv, tools: Sequence[Tool], *, max_turns: int = 4,
+                 render_mode: str | None = None):
+        if max_turns < 1:
+            raise LLMGymError(f"max_turns must be >= 1, got {max_turns}")
+        if not tools:
+            raise LLMGymError("a ToolEnv needs at least one tool")
+        self.base = base
+        self.tools = {t.name: t for t in tools}
+        self.max_turns = max_turns
+        self.name = base.name
+        self.description = base.description
+        self.levels = base.levels
+        self.eval_fraction = base.eval_fraction
+        tool_text = "\n".join(f"- {t.name}: {t.description} Arguments: {json.dumps(dict(t.parameters))}"
+                              for t in tools)
+        self.system_prompt = "\n\n".join(p for p in (base.system_prompt, TOOL_PROMPT.format(tools=tool_text)) if p)
+        super().__init__(level=base.level, split=base.split, rubric=base.rubric, render_mode=render_mode)
+        self.messages: list[dict[str, str]] = []
+        self.tool_calls = 0
+        self.turns = 0
+
+    def default_rubric(self) -> Rubric:
+        return self.base.rubric
+
+    def generate_task(self, rng: random.Random) -> Task:
+        return self.base.generate_task(rng)
+
+    def task_list(self) -> Sequence[Task] | None:
+        return self.base.task_list()
+
+    def split_of(self, task: Task) -> str:
+        return self.base.split_of(task)
+
+    def tasks(self, split: str = "train", n: int | None = None, seed: int = 0) -> Iterator[Task]:
+        return self.base.tasks(split, n, seed)
+
+    def reference(self, task: Task) -> str | None:
+        return self.base.reference(task)
+
+    def tool_schemas(self) -> list[dict[str, Any]]:
+        return [t.schema() for t in self.tools.values()]
+
+    def reset(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None) -> tuple[str, dict]:
+        obs, info = super().reset(seed=seed, options=options)
+        self.messages = info["messages"]
+        self.tool_calls = 0
+        self.turns = 0
+        info["tool_calls"] = 0
+        return obs, info
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        action = self._check_can_step(action)
+        assert self.task is not None
+        self.turns += 1
+        self.messages = [*self.messages, {"role": "assistant", "content": action}]
+        call = parse_tool_call(action)
+        if call is None:
+            score = self.rubric.score(action, self.task)
+            self._done = True
+            return "", score.value, True, False, self._final_info(score, tool_calls=self.tool_calls,
+                                                                    messages=self.messages)
+        self.tool_calls += 1
+        output = self._run_tool(call)
+        self.messages = [*self.messages, {"role": "tool", "content": output}]
+        if self.turns >= self.max_turns:
+            self._done = True
+            score = Score.zero("turn_limit", **{name: 0.0 for name in self.rubric.components})
+            return output, 0.0, False, True, self._final_info(score, tool_calls=self.tool_calls,
+                                                               messages=self.messages)
+        info = {"task_id": self.task.id, "answer": None, "reward_components": {}, "reason": None,
+                "tool_calls": self.tool_calls, "messages": self.messages}
+        return output, 0.0, False, False, info
+
+    def _run_tool(self, call: ToolCall | str) -> str:
+        if isinstance(call, str):
+            return f"error: {call}"
+        tool = self.tools.get(call.name)
+        if tool is None:
+            return f"error: unknown tool {call.name!r}; available: {', '.join(self.tools)}"
+        try:
+            return str(tool.run(call.arguments))
+        except Exception as exc:  # a tool failure is an observation for the policy, not a crash
+            return f"error: {type(exc).__name__}: {exc}"

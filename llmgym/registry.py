@@ -1,0 +1,166 @@
+"""`Registry`: named factories for one kind of thing (envs, rewards or policies).
+
+A registry is an object, never a module global, so tests build their own. Entries are registered
+with a callable or a lazy `"module:attr"` string and the distribution they came from; `make(name)`
+builds one. Unknown names raise `UnknownNameError` with the closest matches.
+
+>>> reg = Registry("env")
+>>> reg.register("counting", dict, source="demo", description="count letters")
+>>> reg.make("counting", level=2)
+{'level': 2}
+>>> reg.make("countin")
+Traceback (most recent call last):
+...
+llmgym.errors.UnknownNameError: unknown env 'countin'; did you mean: counting? (known: counting)
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from .errors import LLMGymError, PluginError, UnknownNameError
+
+Factory = Callable[..., Any] | str
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One registered entry: its name, factory, source distribution and metadata."""
+
+    name: str
+    factory: Factory
+    source: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        return str(self.metadata.get("description", "")).strip().splitlines()[0] if self.metadata.get(
+            "description") else ""
+
+    def load(self) -> Callable[..., Any]:
+        """The factory itself, importing it when it was registered as a `"module:attr"` string."""
+        if callable(self.factory):
+            return self.factory
+        module_name, _, attr = self.factory.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attr.split(".") if attr else []:
+                obj = getattr(obj, part)
+        except Exception as exc:
+            raise PluginError(f"{self.name!r} (from {self.source}) cannot be loaded from "
+                              f"{self.factory!r}: {type(exc).__name__}: {exc}") from exc
+        if not callable(obj):
+            raise PluginError(f"{self.name!r} (from {self.source}): {self.factory!r} is not callable")
+        return obj
+
+
+class Registry:
+    """Named factories of one kind. `skipped` remembers entries refused and why."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._specs: dict[str, Spec] = {}
+        self.skipped: dict[str, str] = {}
+        self.failed_plugins: dict[str, str] = {}  # plugin -> why it could not load (set by the loader)
+
+    def register(self, name: str, factory: Factory, *, source: str = "unknown", **metadata: Any) -> None:
+        """Add an entry. A taken name is refused with `PluginError` naming both sources."""
+        if not isinstance(name, str) or not name or ":" in name or "," in name:
+            raise PluginError(f"invalid {self.kind} name {name!r} from {source}: use a non-empty name "
+                              "without ':' or ','")
+        if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
+            raise PluginError(f"{self.kind} {name!r} from {source}: factory must be a callable or "
+                              f"a 'module:attr' string, got {factory!r}")
+        if name in self._specs:
+            raise PluginError(f"{self.kind} {name!r} from {source} is already registered by "
+                              f"{self._specs[name].source}")
+        self._specs[name] = Spec(name, factory, source, dict(metadata))
+
+    def unregister(self, name: str) -> None:
+        self._specs.pop(name, None)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __iter__(self) -> Iterator[Spec]:
+        return iter(sorted(self._specs.values(), key=lambda s: s.name))
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def spec(self, name: str) -> Spec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise self._unknown(name) from None
+
+    def make(self, name: str, **kwargs: Any) -> Any:
+        """Build the entry `name`, or `"name:k=v,..."` with options, passing keyword options."""
+        name, options = parse_name_options(name) if isinstance(name, str) else (name, {})
+        factory = self.spec(name).load()
+        try:
+            return factory(**{**options, **kwargs})
+        except TypeError as exc:
+            if "argument" in str(exc):  # an option the factory does not take: the user's mistake
+                raise LLMGymError(f"{self.kind} {name!r}: {exc}") from exc
+            raise
+
+    def _unknown(self, name: str) -> UnknownNameError:
+        if name in self.skipped:
+            return UnknownNameError(f"{self.kind} {name!r} is not available: {self.skipped[name]}")
+        close = difflib.get_close_matches(str(name), list(self._specs), n=3, cutoff=0.5)
+        msg = f"unknown {self.kind} {name!r}"
+        if close:
+            msg += f"; did you mean: {', '.join(close)}?"
+        msg += f" (known: {', '.join(self.names()) or 'none'})"
+        if self.failed_plugins:
+            msg += "; plugins that failed to load: " + "; ".join(
+                f"{p}: {why}" for p, why in sorted(self.failed_plugins.items()))
+        return UnknownNameError(msg)
+
+
+def parse_name_options(text: str) -> tuple[str, dict[str, Any]]:
+    """Split `"math:level=3,family=word"` into `("math", {"level": 3, "family": "word"})`.
+
+    Values are Python literals when they parse as one (numbers, booleans, lists), else strings.
+
+    >>> parse_name_options("counting:level=2,tools=['python']")
+    ('counting', {'level': 2, 'tools': ['python']})
+    """
+    name, sep, rest = text.partition(":")
+    options: dict[str, Any] = {}
+    if not sep or not rest.strip():
+        return name.strip(), options
+    for item in _split_top_level(rest):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise LLMGymError(f"bad option {item!r} in {text!r}: expected key=value")
+        try:
+            options[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            options[key.strip()] = value.strip()
+    return name.strip(), options
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas that are not inside brackets, so `tools=['a','b']` stays one item."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "[({":
+            depth += 1
+        elif ch in "])}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return [p for p in (p.strip() for p in parts) if p]

@@ -1,0 +1,112 @@
+"""`Rubric`: several rewards combined with weights, with a per-component breakdown.
+
+A weight-0 entry is a metric: it is computed and reported in `Score.components` but does not move
+the reward. The combined `reason` is the first reason given by a weighted entry, so a wrong answer
+reads `wrong` even when the format component was fine.
+
+>>> from llmgym.types import Score, Task
+>>> exact = FunctionReward("correct", lambda c, t: Score(float(c.strip() == str(t.answer))))
+>>> length = FunctionReward("length", lambda c, t: Score(len(c)))
+>>> rubric = Rubric([(exact, 1.0), (length, 0.0)])
+>>> s = rubric.score("4", Task("2+2?", 4))
+>>> s.value, s.components["correct"], s.components["length"]
+(1.0, 1.0, 1.0)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Iterable, Sequence
+
+from .types import Reward, Score, Task
+
+log = logging.getLogger(__name__)
+
+
+class BaseReward:
+    """Base class for rewards: subclasses implement `score`; `score_batch` loops unless overridden.
+
+    `value_range` is the interval `Score.value` always lies in; the checker and rubric rely on it.
+    """
+
+    name: str = "reward"
+    value_range: tuple[float, float] = (0.0, 1.0)
+
+    def score(self, completion: str, task: Task) -> Score:
+        raise NotImplementedError
+
+    def score_batch(self, completions: Sequence[str], tasks: Sequence[Task]) -> list[Score]:
+        if len(completions) != len(tasks):
+            raise ValueError(f"{len(completions)} completions for {len(tasks)} tasks")
+        return [self.score(c, t) for c, t in zip(completions, tasks)]
+
+    def __call__(self, completion: str, task: Task) -> Score:
+        return self.score(completion, task)
+
+
+class FunctionReward(BaseReward):
+    """A reward from a plain function `(completion, task) -> Score | float`."""
+
+    def __init__(self, name: str, fn: Callable[[str, Task], Score | float],
+                 value_range: tuple[float, float] = (0.0, 1.0)):
+        self.name = name
+        self.fn = fn
+        self.value_range = value_range
+
+    def score(self, completion: str, task: Task) -> Score:
+        out = self.fn(completion, task)
+        return out if isinstance(out, Score) else Score(float(out))
+
+
+class Rubric(BaseReward):
+    """Weighted sum of rewards. Entries are `(reward, weight)` pairs; names must be unique."""
+
+    name = "rubric"
+
+    def __init__(self, entries: Iterable[tuple[Reward, float]]):
+        self.entries = [(r, float(w)) for r, w in entries]
+        if not self.entries:
+            raise ValueError("a rubric needs at least one reward")
+        names = [r.name for r, _ in self.entries]
+        if len(set(names)) != len(names):
+            raise ValueError(f"reward names in a rubric must be unique, got {names}")
+
+    @property
+    def components(self) -> list[str]:
+        return [r.name for r, _ in self.entries]
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {r.name: w for r, w in self.entries}
+
+    @property
+    def value_range(self) -> tuple[float, float]:  # type: ignore[override]
+        lo = hi = 0.0
+        for reward, w in self.entries:
+            a, b = getattr(reward, "value_range", (0.0, 1.0))
+            lo += min(w * a, w * b)
+            hi += max(w * a, w * b)
+        return (lo, hi)
+
+    def score(self, completion: str, task: Task) -> Score:
+        return self.score_batch([completion], [task])[0]
+
+    def score_batch(self, completions: Sequence[str], tasks: Sequence[Task]) -> list[Score]:
+        if len(completions) != len(tasks):
+            raise ValueError(f"{len(completions)} completions for {len(tasks)} tasks")
+        per_reward = [reward.score_batch(completions, tasks) for reward, _ in self.entries]
+        out = []
+        for i in range(len(completions)):
+            value, components, reason, answer = 0.0, {}, None, None
+            for (reward, weight), scores in zip(self.entries, per_reward):
+                s = scores[i]
+                components[reward.name] = s.value
+                for sub, v in s.components.items():
+                    if sub != reward.name:
+                        components[f"{reward.name}/{sub}"] = v
+                if weight:
+                    value += weight * s.value
+                    reason = reason or s.reason
+                answer = answer if answer is not None else s.answer
+            out.append(Score(value, components, reason, answer))
+        return out
