@@ -1,5 +1,6 @@
 """The plugin folders ship as llmgym.envs/rewards/policies and never as bare top-level packages."""
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -19,6 +20,17 @@ def test_wheel_ships_plugin_folders_under_llmgym_only(tmp_path):
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[llmgym]" in text and "llmgym.envs" in text and "llmgym = llmgym.cli:main" in text
+
+    # The wheel works on its own: unpacked ahead of the editable install on sys.path, its copy is used.
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = ("import llmgym, llmgym.envs; from llmgym.cli import main;"
+            "assert llmgym.envs.__file__.startswith(%r), llmgym.envs.__file__;"
+            "raise SystemExit(main(['list', 'envs', '--json']))" % str(site))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(site)})
+    assert proc.returncode == 0, proc.stderr
+    assert '"name": "math"' in proc.stdout
 
 
 def test_plugin_folders_are_not_importable_bare(tmp_path):
