@@ -13,7 +13,9 @@ from typing import Any, Sequence
 from .env import Tool
 from .errors import LLMGymError
 
-BUILTIN_TOOLS: dict[str, str] = {}
+BUILTIN_TOOLS: dict[str, str] = {
+    "python": "llmgym.sandbox.tool:python_tool",
+}
 
 
 def resolve_tools(tools: Sequence[Any] | str) -> list[Tool]:

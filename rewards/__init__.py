@@ -11,3 +11,11 @@ def llmgym_register_rewards(register):
              description="1 when the completion gives exactly one final answer in \\boxed{}.")
     register("length", "llmgym.rewards.answer:LengthReward",
              description="Penalises completions longer than a token budget.")
+    register("tests", "llmgym.rewards.code:TestsReward",
+             description="Fraction of hidden unit tests passed plus an all-passed bonus, run in the sandbox.")
+    register("gold", "llmgym.rewards.rlhf:GoldReward",
+             description="Simulated gold labeler for rlhf tasks: topic words x length x variety x fluency x form.")
+    register("reward_model", "llmgym.rewards.rlhf:RewardModelReward",
+             description="A reward model saved by `llmgym rm train`: reward_model:path=DIR (batch scoring).")
+    register("judge", "llmgym.rewards.rlhf:JudgeReward",
+             description="An LLM judge rates completions 1-10 (judge:policy=NAME; prompt overridable; cached).")
