@@ -1,0 +1,81 @@
+"""The `math` environment: arithmetic, word problems and sympy algebra at levels 1-5.
+
+Every task is generated, its answer computed (Fractions for arithmetic and word problems, sympy
+for algebra) and it carries a step-by-step reference solution ending in ``\\boxed{answer}``, used
+for SFT and reports. Prompts ask for the final answer in ``\\boxed{}``.
+
+    >>> env = MathEnv(level=1)
+    >>> prompt, info = env.reset(seed=0)
+    >>> prompt.startswith("What is ") and prompt.endswith("Put the final answer in \\\\boxed{}.")
+    True
+    >>> env.step(env.reference(env.task))[1]
+    1.1
+
+Families (``family=``): `arithmetic` (level 1 is one-digit addition ``a + b``, level 5 nested
+expressions with negatives and exact division), `word` (templated multi-step stories), `algebra`
+(evaluate, solve linear and quadratic equations, fractions, expand, simplify, derivatives) and
+`mixed` (one of the three per task). The default rubric is 1 × correct + 0.1 × format, with the
+length reward as a metric (weight 0), or weight 0.1 against `length_budget` characters if given.
+"""
+
+from __future__ import annotations
+
+import random
+
+from llmgym.env import SingleTurnEnv
+from llmgym.errors import LLMGymError
+from llmgym.rewards import verify_worker
+from llmgym.rewards.answer import AnswerReward, FormatReward, LengthReward
+from llmgym.rubric import Rubric
+from llmgym.types import Task
+
+from . import math_algebra, math_arithmetic, math_word
+
+FAMILIES = ("arithmetic", "word", "algebra", "mixed")
+INSTRUCTION = "Put the final answer in \\boxed{}."
+FORMAT_WEIGHT = 0.1  # a box earns a little even when the answer is wrong: GRPO's first signal
+LENGTH_WEIGHT = 0.1  # only when the user sets a length budget
+
+
+class MathEnv(SingleTurnEnv):
+    """Generated math problems with computed answers, graded by the shared verifier."""
+
+    name = "math"
+    description = "Arithmetic, word problems and sympy algebra with levels 1-5; answers in \\boxed{}."
+    levels = (1, 2, 3, 4, 5)
+
+    def __init__(self, *, level: int = 1, family: str = "arithmetic", split: str = "train",
+                 rubric: Rubric | None = None, render_mode: str | None = None,
+                 length_budget: int | None = None):
+        if family not in FAMILIES:
+            raise LLMGymError(f"math: family must be one of {list(FAMILIES)}, got {family!r}")
+        if length_budget is not None and (not isinstance(length_budget, int) or length_budget < 1):
+            raise LLMGymError(f"math: length_budget must be a positive number of characters, got {length_budget!r}")
+        self.family = family
+        self.length_budget = length_budget
+        super().__init__(level=level, split=split, rubric=rubric, render_mode=render_mode)
+        if family in ("algebra", "mixed") and level >= 3:  # answers that will need sympy
+            verify_worker.prestart()
+
+    def default_rubric(self) -> Rubric:
+        length = LengthReward(self.length_budget) if self.length_budget else LengthReward()
+        return Rubric([(AnswerReward(), 1.0), (FormatReward(), FORMAT_WEIGHT),
+                       (length, LENGTH_WEIGHT if self.length_budget else 0.0)])
+
+    def generate_task(self, rng: random.Random) -> Task:
+        family = rng.choice(FAMILIES[:3]) if self.family == "mixed" else self.family
+        if family == "arithmetic":
+            expression, answer, solution = math_arithmetic.generate(rng, self.level)
+            prompt = (f"What is {expression}? {INSTRUCTION}" if self.level == 1
+                      else f"Compute {expression}. {INSTRUCTION}")
+            meta = {"answer_type": "number", "kind": "expression", "expression": expression}
+        elif family == "word":
+            question, answer, solution, template = math_word.generate(rng, self.level)
+            prompt = f"{question} {INSTRUCTION}"
+            meta = {"answer_type": "number", "kind": template}
+        else:
+            question, answer, answer_type, solution, kind = math_algebra.generate(rng, self.level)
+            prompt = f"{question} {INSTRUCTION}"
+            meta = {"answer_type": answer_type, "kind": kind}
+        meta.update(family=family, level=self.level, solution=solution)
+        return Task(prompt, answer, meta)

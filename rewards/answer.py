@@ -1,0 +1,149 @@
+"""Answer rewards: `AnswerReward` ("correct"), `FormatReward` ("format"), `LengthReward` ("length").
+
+All three read the completion through `llmgym.parsing.extract_answer`, the project's one parser,
+and `AnswerReward` compares through `llmgym.rewards.verify.answers_match`, the one verifier.
+
+>>> from llmgym.types import Task
+>>> task = Task("What is 2 + 2?", "4", {"answer_type": "number"})
+>>> AnswerReward().score("2 + 2 = \\\\boxed{4}", task).value
+1.0
+>>> AnswerReward().score("\\\\boxed{3} or \\\\boxed{4}", task).reason
+'hedged'
+>>> FormatReward().score("the answer is 4", task).reason
+'no_boxed'
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from llmgym.parsing import ParsedAnswer, extract_answer
+from llmgym.rubric import BaseReward
+from llmgym.types import Score, Task
+
+from .verify import MAX_ANSWER_CHARS, answers_match, normalize_string, parse_number, prefilter
+
+MAX_CANDIDATES = 64  # more final answers than this is spam, not hedging between a few values
+
+
+def distinct_answers(candidates: Sequence[str]) -> int:
+    """How many different values `candidates` hold: ``3`` and ``3.0`` and ``\\frac{6}{2}`` count once."""
+    seen: set[Any] = set()
+    for text in candidates[:MAX_CANDIDATES]:
+        value = parse_number(text)
+        seen.add(value if value is not None else normalize_string(text).replace(" ", ""))
+    return len(seen) + max(0, len(candidates) - MAX_CANDIDATES)
+
+
+def _short(text: str | None) -> str | None:
+    return None if text is None else text[:MAX_ANSWER_CHARS]
+
+
+class AnswerReward(BaseReward):
+    """1.0 when the final answer equals `task.answer`, else 0.0 with a reason.
+
+    The answer is the last ``\\boxed{}`` (or, failing that, an ``<answer>`` tag, a ``####`` line or
+    the last number: a small model rarely boxes at first, and crediting its last number is what
+    gives GRPO a first signal). Several different boxed answers score 0 as `hedged`.
+    `task.meta["answer_type"]` says how to compare (see `answers_match`); `timeout` bounds the
+    symbolic comparison of one answer, in seconds.
+    """
+
+    name = "correct"
+
+    def __init__(self, timeout: float | None = None):
+        self.timeout = timeout
+
+    def score(self, completion: str, task: Task) -> Score:
+        return self.score_batch([completion], [task])[0]
+
+    def score_batch(self, completions: Sequence[str], tasks: Sequence[Task]) -> list[Score]:
+        """Score many completions; identical (answer, gold) pairs are verified once."""
+        if len(completions) != len(tasks):
+            raise ValueError(f"{len(completions)} completions for {len(tasks)} tasks")
+        verdicts: dict[tuple[str, str, str | None], tuple[bool, str | None]] = {}
+        out = []
+        for completion, task in zip(completions, tasks):
+            parsed = extract_answer(completion)
+            early = self._early_verdict(parsed)
+            if early is not None:
+                out.append(Score.zero(early, _short(parsed.text)))
+                continue
+            kind = task.meta.get("answer_type")
+            key = (parsed.text, _gold_key(task.answer), kind)
+            if key not in verdicts:
+                verdicts[key] = answers_match(parsed.text, task.answer, kind, timeout=self.timeout)
+            ok, reason = verdicts[key]
+            out.append(Score(1.0 if ok else 0.0, {}, None if ok else (reason or "wrong"), _short(parsed.text)))
+        return out
+
+    @staticmethod
+    def _early_verdict(parsed: ParsedAnswer) -> str | None:
+        if not parsed.found or not parsed.text.strip():  # type: ignore[union-attr]
+            return "no_answer"
+        if len(parsed.candidates) > 1 and distinct_answers(parsed.candidates) > 1:
+            return "hedged"
+        return None
+
+
+def _gold_key(answer: Any) -> str:
+    try:
+        return json.dumps(answer, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return repr(answer)
+
+
+class FormatReward(BaseReward):
+    """1.0 when the completion gives exactly one distinct final answer in ``\\boxed{}``, else 0.
+
+    Reasons: `no_boxed` (no box at all), `no_answer` (an empty box), `hedged` (several different
+    boxed answers), and the verifier's pre-filter reasons for a box no parser should read
+    (`too_long`, `too_complex`, `unparsable`).
+    """
+
+    name = "format"
+
+    def score(self, completion: str, task: Task) -> Score:
+        parsed = extract_answer(completion)
+        if parsed.source != "boxed":
+            return Score.zero("no_boxed", _short(parsed.text))
+        text, reason = prefilter(parsed.text or "")
+        if text is None:  # empty, or a box no parser should be asked to read
+            return Score.zero(reason or "no_answer", _short(parsed.text))
+        if distinct_answers(parsed.candidates) > 1:
+            return Score.zero("hedged", _short(text))
+        return Score(1.0, answer=text)
+
+
+class LengthReward(BaseReward):
+    """1.0 for a completion within `budget` units, then falling linearly to 0 at twice the budget.
+
+    Units are characters, or tokens when a `count_tokens(text) -> int` function is given (a
+    tokenizer's ``lambda t: len(tok.encode(t))``). Used with weight 0 it is a metric; with a small
+    weight it nudges a policy towards shorter answers.
+
+    >>> r = LengthReward(budget=10)
+    >>> r.score("x" * 10, None).value, r.score("x" * 15, None).value, r.score("x" * 30, None).reason
+    (1.0, 0.5, 'too_long')
+    """
+
+    name = "length"
+
+    def __init__(self, budget: int = 2048, count_tokens: Any = None):
+        if budget < 1:
+            raise ValueError(f"budget must be >= 1, got {budget}")
+        self.budget = int(budget)
+        self.count_tokens = count_tokens
+
+    def score(self, completion: str, task: Task | None) -> Score:
+        if not isinstance(completion, str):
+            return Score.zero("no_answer")
+        try:
+            size = int(self.count_tokens(completion)) if self.count_tokens else len(completion)
+        except Exception:  # a tokenizer choking on hostile text: fall back to characters
+            size = len(completion)
+        if size <= self.budget:
+            return Score(1.0)
+        value = max(0.0, 1.0 - (size - self.budget) / self.budget)
+        return Score(value, reason="too_long")
