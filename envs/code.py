@@ -75,6 +75,7 @@ class CodeEnv(SingleTurnEnv):
     name = "code"
     description = "Write a Python function from a description and signature; hidden tests run in a sandbox."
     levels = (1, 2, 3)
+    families = (*FAMILIES, "mixed", "humaneval")
     system_prompt = SYSTEM_PROMPT
 
     def __init__(self, *, family: str = "mixed", level: int = 1, split: str | None = None, **kwargs: Any):

@@ -357,6 +357,7 @@ class CountingEnv(SingleTurnEnv):
     name = "counting"
     description = "Letters in words, every k-th letter, spelling backwards, 9.11 vs 9.9, counting items."
     levels = LEVELS
+    families = (*FAMILIES, "mixed")
     system_prompt = "Solve the task. Think in small steps, then put the final answer in \\boxed{}."
 
     def __init__(self, *, family: str = "mixed", level: int = 1, split: str = "train",

@@ -43,6 +43,7 @@ class MathEnv(SingleTurnEnv):
     name = "math"
     description = "Arithmetic, word problems and sympy algebra with levels 1-5; answers in \\boxed{}."
     levels = (1, 2, 3, 4, 5)
+    families = FAMILIES
 
     def __init__(self, *, level: int = 1, family: str = "arithmetic", split: str = "train",
                  rubric: Rubric | None = None, render_mode: str | None = None,

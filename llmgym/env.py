@@ -107,6 +107,7 @@ class TextEnv(gym.Env[str, str]):
     name: str = "text"
     description: str = ""
     levels: tuple[int, ...] = (1,)
+    families: tuple[str, ...] = ()  # task families selectable with a `family` argument, if any
     system_prompt: str | None = None
     eval_fraction: float = 0.2
     # Give up on drawing new tasks after this many draws in a row produced nothing new.
@@ -358,6 +359,7 @@ class ToolEnv(TextEnv):
         self.name = base.name
         self.description = base.description
         self.levels = base.levels
+        self.families = base.families
         self.eval_fraction = base.eval_fraction
         tool_text = "\n".join(f"- {t.name}: {t.description} Arguments: {json.dumps(dict(t.parameters))}"
                               for t in tools)
