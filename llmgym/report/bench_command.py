@@ -1,0 +1,98 @@
+"""`llmgym bench`: run envs x policies over the eval split and write results and reports.
+
+    llmgym bench --env math --env counting:level=2 --policy smollm2 --policy runs/grpo \\
+        --samples 4 --tasks 50 --out runs/bench
+
+Rerunning the same command resumes: finished episodes in OUT/results.jsonl are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from llmgym.errors import LLMGymError
+
+DEFAULT_OUT = "runs/bench"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", action="append", required=True, metavar="NAME[:k=v,...]",
+                        help="environment to run (repeatable), e.g. math, math:level=3, counting:level=2")
+    parser.add_argument("--policy", action="append", metavar="SPEC",
+                        help="policy (repeatable): a registered name with options (hf:path=DIR, "
+                             "openai:base_url=URL,model=NAME), a checkpoint or a run directory (default: smollm2); "
+                             "add label=NAME to name it in reports")
+    parser.add_argument("--samples", type=int, default=1, metavar="K", help="samples per task (pass@k, maj@k)")
+    parser.add_argument("--tasks", type=int, default=50, metavar="N", help="tasks from each env's eval split (per level)")
+    parser.add_argument("--levels", default=None, metavar="all|1,2,...",
+                        help="run each env at these levels (default: the level given with the env, else its default)")
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                        help=f"output folder (default: {DEFAULT_OUT}); rerunning into it resumes")
+    parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (0: greedy)")
+    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling")
+    parser.add_argument("--max-tokens", type=int, default=256, help="most tokens per completion")
+    parser.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for task selection and sampling")
+    parser.add_argument("--batch-size", type=int, default=64, help="episodes per generate call")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from llmgym.plugins import default_gym
+    from llmgym.types import SamplingParams
+
+    from .bench import CONFIG, parse_levels, resolve_envs, resolve_policy, run_bench
+    from .render import render_bench
+
+    if args.samples < 1 or args.tasks < 1:
+        raise LLMGymError("--samples and --tasks must be >= 1")
+    try:
+        params = SamplingParams(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+                                stop=tuple(args.stop), seed=args.seed)
+    except ValueError as exc:
+        raise LLMGymError(str(exc)) from None
+    gym = default_gym()
+    # Every name and option is checked before any model loads or any episode runs.
+    envs = resolve_envs(args.env, gym, levels=parse_levels(args.levels), tasks=args.tasks, seed=args.seed)
+    policies = [resolve_policy(spec, gym) for spec in (args.policy or ["smollm2"])]
+    err = Console(highlight=False, stderr=True)
+    out = Path(args.out)
+    total = sum(len(c.tasks) for c in envs) * len(policies) * args.samples
+    err.print(f"llmgym bench: {len(envs)} env case(s) x {len(policies)} policy(ies), {args.samples} sample(s) "
+              f"per task: {total} episodes -> {out}")
+    written = [0]
+
+    def progress(record: dict) -> None:
+        written[0] += 1
+        if written[0] % 32 == 0:
+            err.print(f"  {written[0]} new episodes written")
+
+    records = run_bench(envs, policies, out, samples=args.samples, params=params, seed=args.seed,
+                        batch_size=args.batch_size, say=err.print, on_episode=progress)
+    settings = json.loads((out / CONFIG).read_text())
+    paths = render_bench(out, records, {k: settings.get(k) for k in ("params", "seed")})
+    print_results(paths["summary"])
+    for what, path in paths.items():
+        print(f"{what}: {path}")
+    return 0
+
+
+def print_results(summary_path: Path) -> None:
+    """The overall table of a summary.json, on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .render import overall_rows
+
+    headers, rows = overall_rows(json.loads(summary_path.read_text())["results"])
+    table = Table(title="llmgym bench", title_justify="left")
+    for h in headers:
+        table.add_column(h, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    # Piped output (a log, CI) gets a wide table instead of rich's 80-column default.
+    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)

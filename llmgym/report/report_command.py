@@ -1,0 +1,42 @@
+"""`llmgym report DIR`: render the report of a training run directory (curves, before/after), or
+re-render a bench directory's summary.json, report.md and report.html from its results.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from llmgym.errors import LLMGymError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", metavar="DIR", help="a training run directory (metrics.jsonl) or a bench output folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.dir)
+    if not path.is_dir():
+        raise LLMGymError(f"{path} is not a directory")
+    if (path / "metrics.jsonl").is_file():
+        from .run_report import render_run
+
+        paths = render_run(path)
+    elif (path / "results.jsonl").is_file():
+        from .bench import CONFIG, ResultsFile
+        from .render import render_bench
+
+        records = ResultsFile(path / "results.jsonl").load(repair=False)
+        if not records:
+            raise LLMGymError(f"{path / 'results.jsonl'} holds no finished episode")
+        settings = {}
+        if (path / CONFIG).is_file():
+            raw = json.loads((path / CONFIG).read_text())
+            settings = {k: raw.get(k) for k in ("params", "seed")}
+        paths = render_bench(path, records, settings)
+    else:
+        raise LLMGymError(f"{path} holds neither metrics.jsonl (a training run) nor results.jsonl (a bench)")
+    for what, p in paths.items():
+        print(f"{what}: {p}")
+    return 0

@@ -1,0 +1,301 @@
+"""`llmgym report RUN_DIR`: the report of a training run, from what `llmgym train` left behind.
+
+It reads `metrics.jsonl` (TRL's per-step rows: `reward`, `rewards/<name>/mean`,
+`completions/mean_length`, `kl` when beta > 0; and held-out rows: `eval/accuracy`, `eval/reward`,
+`eval/length`), `summary.json` (before/after figures), `config.yaml` and `samples.jsonl`, and writes
+`RUN_DIR/report.html` and `RUN_DIR/report.md` with the curves of the DeepSeek-R1 paper: training
+reward, held-out accuracy and response length against step, KL when logged, and proxy reward
+against gold score when a run logs a `gold` figure (RLHF with a learned reward model).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from llmgym.errors import LLMGymError
+
+from .render import atomic_write_text, html_page, html_table, md_table, new_figure, num, pct, png_img
+
+Series = list[tuple[float, float]]
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a jsonl file; a torn or foreign line is skipped."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def series(rows: Sequence[Mapping[str, Any]], key: str) -> Series:
+    """(step, value) pairs of `key`, one per step (the last row wins, as after a resume), sorted."""
+    points: dict[float, float] = {}
+    for r in rows:
+        v, step = r.get(key), r.get("step")
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and isinstance(step, (int, float)):
+            points[float(step)] = float(v)
+    return sorted(points.items())
+
+
+def moving_average(values: Sequence[float], window: int) -> list[float]:
+    """Trailing mean over `window` points (fewer at the start).
+
+    >>> moving_average([1, 2, 3, 4], 2)
+    [1.0, 1.5, 2.5, 3.5]
+    """
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+PROXY_KEY = "rlhf/proxy_reward"  # written by llmgym.rlhf.guard's probes, with rlhf/gold_score
+
+
+def proxy_key(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The proxy reward's key: the RLHF probe's when the run logs one, else TRL's training reward."""
+    return PROXY_KEY if any(PROXY_KEY in r for r in rows) else "reward"
+
+
+def gold_keys(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Keys of gold-score figures (`gold`, `eval/gold`, `rewards/gold/mean`, ...), if the run logs any."""
+    return sorted({k for r in rows for k, v in r.items() if isinstance(v, (int, float))
+                   and any("gold" in part for part in k.split("/")) and not k.endswith("/std")})
+
+
+class RunData:
+    """What a run directory holds, read once."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise LLMGymError(f"{self.path} is not a directory")
+        self.rows = read_jsonl(self.path / "metrics.jsonl")
+        if not self.rows:
+            raise LLMGymError(f"{self.path} is not a training run (no metrics.jsonl rows); "
+                              "for a bench directory the report is rendered from results.jsonl")
+        self.samples = read_jsonl(self.path / "samples.jsonl")
+        self.summary: dict[str, Any] = {}
+        if (self.path / "summary.json").is_file():
+            try:
+                self.summary = json.loads((self.path / "summary.json").read_text())
+            except ValueError:
+                self.summary = {}
+        self.config: dict[str, Any] = {}
+        if (self.path / "config.yaml").is_file():
+            import yaml
+
+            try:
+                self.config = yaml.safe_load((self.path / "config.yaml").read_text()) or {}
+            except yaml.YAMLError:
+                self.config = {}
+        self.train = [r for r in self.rows if not any(k.startswith("eval/") for k in r)]
+        self.evals = [r for r in self.rows if "eval/accuracy" in r]
+
+    def before_after(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Held-out figures before and after training: summary.json, else the first and last eval rows."""
+        before, after = self.summary.get("before"), self.summary.get("after")
+        evals = [{k.split("/", 1)[1]: v for k, v in r.items() if k.startswith("eval/")}
+                 for r in sorted(self.evals, key=lambda r: r.get("step", 0))]
+        if not before and evals:
+            before = evals[0]
+        if not after and len(evals) > 1:
+            after = evals[-1]
+        return dict(before or {}), dict(after or {})
+
+    def title(self) -> str:
+        c = {**self.config, **{k: v for k, v in self.summary.items() if k in ("env", "policy", "algo", "steps")}}
+        bits = [f"{c[k]}" for k in ("algo",) if c.get(k)]
+        if c.get("env"):
+            bits.append(f"on {c['env']}")
+        if c.get("policy"):
+            bits.append(f"with {c['policy']}")
+        return " ".join(bits) or self.path.name
+
+
+# -- tables ------------------------------------------------------------------------------------
+def before_after_rows(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[list[str]]:
+    rows = []
+    for key, label, fmt in (("accuracy", "held-out accuracy", pct), ("reward", "mean reward", num),
+                            ("length", "mean length (tokens)", lambda x: num(x, 4))):
+        b, a = before.get(key), after.get(key)
+        delta = "—" if b is None or a is None else (f"{100 * (a - b):+.1f} pts" if key == "accuracy" else f"{a - b:+.3g}")
+        rows.append([label, fmt(b), fmt(a), delta])
+    if before.get("n") or after.get("n"):
+        rows.append(["eval tasks", str(before.get("n", "—")), str(after.get("n", "—")), ""])
+    return rows
+
+
+def curve_rows(data: RunData) -> list[list[str]]:
+    """One row per held-out evaluation: step, accuracy, and the training figures logged at that step."""
+    train: dict[int, dict[str, Any]] = {}
+    for r in data.train:  # TRL's row and an RLHF probe's row may share a step: merge them
+        if isinstance(r.get("step"), (int, float)):
+            train.setdefault(int(r["step"]), {}).update(r)
+    rows = []
+    for r in sorted(data.evals, key=lambda r: r.get("step", 0)):
+        step = int(r.get("step", 0))
+        t = train.get(step, {})
+        rows.append([str(step), pct(r.get("eval/accuracy")), num(r.get("eval/reward")), num(r.get("eval/length"), 4),
+                     num(t.get("reward")), num(t.get("completions/mean_length"), 4), num(t.get("kl"))])
+    return rows
+
+
+CURVE_HEADERS = ["step", "held-out accuracy", "held-out reward", "held-out length", "train reward",
+                 "train length", "KL"]
+
+
+# -- plots -------------------------------------------------------------------------------------
+def _plot_noisy(ax: Any, points: Series, label: str) -> None:
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    if len(points) > 10:
+        ax.plot(xs, ys, alpha=0.3, linewidth=0.8)
+        ax.plot(xs, moving_average(ys, max(2, len(ys) // 10)), label=f"{label} (moving avg.)",
+                color=ax.lines[-1].get_color())
+    else:
+        ax.plot(xs, ys, marker="o", markersize=3, label=label)
+
+
+def curves_figure(data: RunData) -> Any:
+    """Reward, held-out accuracy, response length and KL (or gold) against step."""
+    panels: list[tuple[str, list[tuple[str, Series, bool]]]] = []
+    reward = [("train reward", series(data.train, "reward"), True)]
+    reward += [(k.split("/")[1], series(data.train, k), True) for k in sorted({k for r in data.train for k in r})
+               if k.startswith("rewards/") and k.endswith("/mean")]
+    reward = [c for c in reward if c[1]]
+    if len(reward) == 2 and reward[0][1] == reward[1][1]:
+        reward = reward[:1]  # a one-component rubric: the component is the reward itself
+    panels.append(("training reward", reward))
+    panels.append(("held-out accuracy", [("eval accuracy", series(data.evals, "eval/accuracy"), False)]))
+    panels.append(("response length (tokens)", [("train", series(data.train, "completions/mean_length"), True),
+                                               ("held-out", series(data.evals, "eval/length"), False)]))
+    kl = series(data.train, "kl")
+    panels.append(("KL to reference", [("kl", kl, True)] if kl else []))
+    golds = gold_keys(data.rows)
+    if golds:
+        proxy = proxy_key(data.rows)
+        panels.append(("proxy reward vs gold score", [(f"proxy ({proxy})", series(data.rows, proxy), True)]
+                       + [(k, series(data.rows, k), "eval/" not in k) for k in golds]))
+    fig = new_figure(11.0, 3.0 * ((len(panels) + 1) // 2))
+    axes = fig.subplots((len(panels) + 1) // 2, 2, squeeze=False).ravel()
+    for ax, (title, curves) in zip(axes, panels):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        drawn = False
+        for label, points, noisy in curves:
+            if not points:
+                continue
+            drawn = True
+            if noisy:
+                _plot_noisy(ax, points, label)
+            else:
+                ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+        if title == "held-out accuracy":
+            ax.set_ylim(0, 1)
+        if drawn:
+            ax.legend(fontsize=7)
+        else:
+            beta = data.config.get("beta")
+            msg = "not logged (beta = 0: no reference model)" if title.startswith("KL") and beta == 0 else "not logged"
+            ax.text(0.5, 0.5, msg, ha="center", va="center", transform=ax.transAxes, color="gray")
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    return fig
+
+
+def proxy_gold_figure(data: RunData) -> Any | None:
+    """Gold score against proxy reward at the steps where both were logged (reward hacking shows as a bend)."""
+    golds = gold_keys(data.rows)
+    if not golds:
+        return None
+    key = proxy_key(data.rows)
+    proxy = dict(series(data.rows, key))
+    gold = dict(series(data.rows, golds[0]))
+    steps = sorted(set(proxy) & set(gold))
+    if len(steps) < 2:
+        return None
+    fig = new_figure(5.0, 3.4)
+    ax = fig.subplots()
+    ax.plot([proxy[s] for s in steps], [gold[s] for s in steps], marker=".", linewidth=0.8)
+    ax.set_xlabel(f"proxy reward ({key})")
+    ax.set_ylabel(golds[0])
+    ax.set_title("gold score against proxy reward", fontsize=10)
+    return fig
+
+
+# -- samples -----------------------------------------------------------------------------------
+def sample_blocks(data: RunData, per_step: int = 3) -> list[tuple[int, list[dict[str, Any]]]]:
+    """A few logged completions from the first and the last step that has samples."""
+    steps = sorted({int(r["step"]) for r in data.samples if isinstance(r.get("step"), (int, float))})
+    chosen = steps[:1] + steps[-1:] if len(steps) > 1 else steps
+    return [(s, [r for r in data.samples if r.get("step") == s][:per_step]) for s in chosen]
+
+
+def _sample_html(r: Mapping[str, Any]) -> str:
+    comps = ", ".join(f"{k} {num(v)}" for k, v in (r.get("components") or {}).items())
+    preview = " ".join(str(r.get("completion")).split())
+    preview = preview if len(preview) <= 60 else preview[:59] + "…"
+    return (f"<details><summary>reward {num(r.get('reward'))} · {html.escape(comps)} · task "
+            f"{html.escape(str(r.get('task_id')))} · <code>{html.escape(preview)}</code></summary><p><b>Prompt</b></p><pre>{html.escape(str(r.get('prompt')))}"
+            f"</pre><p><b>Completion</b></p><pre>{html.escape(str(r.get('completion')))}</pre><p class=\"muted\">"
+            f"expected {html.escape(json.dumps(r.get('answer'), ensure_ascii=False)[:300])}</p></details>")
+
+
+def config_rows(config: Mapping[str, Any]) -> list[list[str]]:
+    return [[k, v if isinstance(v, str) else json.dumps(v)] for k, v in config.items()]
+
+
+# -- rendering ---------------------------------------------------------------------------------
+def render_run(path: str | Path) -> dict[str, Path]:
+    """Write RUN_DIR/report.html and RUN_DIR/report.md; returns their paths."""
+    data = RunData(path)
+    before, after = data.before_after()
+    title = f"llmgym run: {data.title()}"
+    steps = max((int(r.get("step", 0)) for r in data.rows), default=0)
+    wall = data.summary.get("wall_seconds")
+    facts = f"{steps} steps" + (f" in {wall:.0f} s" if isinstance(wall, (int, float)) else "") + f"; run directory {data.path}"
+    ba_headers = ["held-out", "before", "after", "change"]
+    ba = before_after_rows(before, after)
+
+    md = [f"# {title}", "", facts, "", "## Before and after (held-out eval split, greedy)", "", md_table(ba_headers, ba), ""]
+    rows = curve_rows(data)
+    if rows:
+        md += ["## Held-out evaluations", "", md_table(CURVE_HEADERS, rows), ""]
+    if data.config:
+        md += ["## Configuration", "", md_table(["option", "value"], config_rows(data.config)), ""]
+
+    parts = [f"<h1>{html.escape(title)}</h1>", f"<p class=\"muted\">{html.escape(facts)}</p>",
+             "<h2>Before and after</h2><p class=\"muted\">Held-out eval split, greedy decoding.</p>",
+             html_table(ba_headers, ba), "<h2>Curves</h2>",
+             png_img(curves_figure(data), "training reward, held-out accuracy, response length and KL against step")]
+    pg = proxy_gold_figure(data)
+    if pg is not None:
+        parts += ["<h2>Proxy reward against gold score</h2>", png_img(pg, "gold score against proxy reward")]
+    if rows:
+        parts += ["<h2>Held-out evaluations</h2>", html_table(CURVE_HEADERS, rows)]
+    blocks = sample_blocks(data)
+    if blocks:
+        parts.append("<h2>Sampled completions</h2>")
+        for step, samples in blocks:
+            parts.append(f"<h3>step {step}</h3>")
+            parts.extend(_sample_html(r) for r in samples)
+    if data.config:
+        parts += ["<h2>Configuration</h2>", html_table(["option", "value"], config_rows(data.config))]
+
+    out = {"html": data.path / "report.html", "markdown": data.path / "report.md"}
+    atomic_write_text(out["markdown"], "\n".join(md))
+    atomic_write_text(out["html"], html_page(title, "\n".join(parts)))
+    return out
