@@ -22,7 +22,13 @@ from .plugins import KINDS, default_gym
 
 # Subcommands that live in their own modules: name -> (module, help). Each module provides
 # `add_arguments(parser)` and `run(args) -> int`, and is imported only when listed or run.
-EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {}
+EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("llmgym.train.command", "train a policy on an env with TRL (grpo, rloo, bon, sft)"),
+    "bench": ("llmgym.report.bench_command", "run envs x policies over the eval split; write results and reports"),
+    "report": ("llmgym.report.report_command", "render the report of a training run (or re-render a bench)"),
+    "rm": ("llmgym.rlhf.rm_command", "reward models: simulate rankings, train on them (TRL RewardTrainer), check a file"),
+    "label": ("llmgym.rlhf.label_command", "rank policy samples in a local web page (127.0.0.1) for RLHF"),
+}
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

@@ -1,0 +1,77 @@
+"""Step time of `llmgym train` against a plain TRL GRPOTrainer script, same model, data, reward
+and settings, measured one after the other in this process. Prints both and the ratio (goal <= 1.05).
+
+    python benchmarks/bench_train_step.py                 # tiny policy, 12 steps
+    python benchmarks/bench_train_step.py --policy smollm2 --steps 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import llmgym
+from llmgym.train.config import TrainConfig
+from llmgym.train.data import prompt_dataset, reward_functions
+from llmgym.train.rundir import RunDir
+from llmgym.train.run import load_policy, train
+
+
+def plain_trl(cfg: TrainConfig, out: str) -> list[float]:
+    """The hand-written baseline: GRPOTrainer with the env's rows and one combined reward."""
+    import torch
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    env = llmgym.make(cfg.env)
+    policy = load_policy(cfg.policy, cfg.seed)
+    funcs, weights = reward_functions(env)
+    times: list[float] = []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            self.t = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            times.append(time.perf_counter() - self.t)
+
+    args = GRPOConfig(output_dir=out, max_steps=cfg.steps, learning_rate=cfg.learning_rate,
+                      per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
+                      num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
+                      temperature=cfg.temperature, beta=cfg.beta, reward_weights=weights, logging_steps=1,
+                      save_strategy="no", report_to="none", use_cpu=not torch.cuda.is_available(),
+                      lr_scheduler_type="constant", seed=cfg.seed, disable_tqdm=True,
+                      gradient_checkpointing=cfg.gradient_checkpointing, weight_decay=0.0)
+    trainer = GRPOTrainer(model=policy.model, reward_funcs=funcs, args=args,
+                          train_dataset=prompt_dataset(env, cfg.train_tasks, cfg.seed),
+                          processing_class=policy.tokenizer, callbacks=[Timer()])
+    trainer.train()
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--policy", default="tiny")
+    ap.add_argument("--env", default="math")
+    ap.add_argument("--steps", type=int, default=12)
+    a = ap.parse_args()
+    base = TrainConfig(env=a.env, policy=a.policy, steps=a.steps, eval_tasks=0, eval_every=0, save_every=0)
+    is_tiny = a.policy.startswith("tiny")
+    cfg = base.resolved(is_tiny=is_tiny)
+    with tempfile.TemporaryDirectory() as tmp:
+        trl_times = plain_trl(cfg, f"{tmp}/trl")
+        train(TrainConfig(**{**cfg.to_dict(), "out": f"{tmp}/llmgym"}))
+        ours = [r["step_time"] for r in RunDir(f"{tmp}/llmgym").rows() if "reward" in r and "step_time" in r]
+    skip = 1 if a.steps > 2 else 0  # the first step pays one-off warm-up in both
+    t_trl, t_ours = statistics.mean(trl_times[skip:]), statistics.mean(ours[skip:])
+    print(f"policy {a.policy}, env {a.env}, {cfg.prompts_per_step}x{cfg.num_generations} completions "
+          f"x <= {cfg.max_completion_length} tokens, {a.steps} steps (first skipped)")
+    print(f"plain TRL GRPOTrainer: {t_trl:.3f} s/step")
+    print(f"llmgym train:          {t_ours:.3f} s/step")
+    print(f"ratio llmgym / TRL:    {t_ours / t_trl:.3f}  (goal <= 1.05)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Running episodes of an env with a policy: THE one place that does it (training's held-out
+evaluation and `llmgym bench` both come here).
+
+Episodes run in lock-step batches: every live episode's conversation goes to the policy in one
+`generate` call, each answer is stepped through its own env copy, and episodes that are not done
+(a `ToolEnv` answered a tool call) get the assistant and tool messages appended and go round again.
+Single-turn envs finish in one round, so a batch of 64 prompts is one `generate` call.
+
+>>> import random
+>>> from llmgym.env import SingleTurnEnv
+>>> from llmgym.rubric import FunctionReward, Rubric
+>>> from llmgym.types import Completion, Task
+>>> class Echo(SingleTurnEnv):
+...     name = "echo"
+...     def generate_task(self, rng):
+...         n = rng.randint(0, 9)
+...         return Task(f"say {n}", str(n))
+...     def default_rubric(self):
+...         return Rubric([(FunctionReward("correct", lambda c, t: float(c == t.answer)), 1.0)])
+>>> class Parrot:
+...     name = "parrot"
+...     def generate(self, prompts, n=1, params=None):
+...         return [[Completion(p[-1]["content"].split()[-1], completion_tokens=1)] * n for p in prompts]
+>>> eps = rollout(Echo(), Parrot(), list(Echo().tasks("eval", n=3)))
+>>> [e.reward for e in eps]
+[1.0, 1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .env import TextEnv
+from .types import Episode, SamplingParams, Score, Task, Turn
+
+
+@dataclass
+class _Live:
+    env: TextEnv
+    task: Task
+    sample: int
+    messages: list[dict[str, str]]
+    turns: list[Turn]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+def rollout(env: TextEnv, policy: Any, tasks: Sequence[Task], *, n: int = 1,
+            params: SamplingParams | None = None, batch_size: int = 64) -> list[Episode]:
+    """Run `n` episodes per task; returns them task-major (all samples of task 0 first).
+
+    Each episode's `info` carries `sample` (0..n-1), `prompt_tokens`, `completion_tokens`,
+    `seconds` (its share of generation time) and `turns`; the env's final info is merged in.
+    """
+    params = params or SamplingParams()
+    live: list[_Live] = []
+    for task in tasks:
+        for k in range(n):
+            e = _fresh(env)
+            _, info = e.reset(options={"task": task})
+            live.append(_Live(e, task, k, list(info["messages"]), []))
+    done: dict[int, Episode] = {}
+    pending = list(range(len(live)))
+    while pending:
+        for start in range(0, len(pending), batch_size):
+            chunk = pending[start:start + batch_size]
+            t0 = time.perf_counter()
+            outs = policy.generate([live[i].messages for i in chunk], 1, params)
+            elapsed = time.perf_counter() - t0
+            for i, out in zip(chunk, outs):
+                ep, c = live[i], out[0]
+                ep.prompt_tokens += c.prompt_tokens
+                ep.completion_tokens += c.completion_tokens
+                ep.seconds += c.seconds or elapsed / len(chunk)
+                obs, reward, terminated, truncated, info = ep.env.step(c.text)
+                ep.turns.append(Turn(c.text, obs or None, float(reward), _small(info)))
+                ep.messages.append({"role": "assistant", "content": c.text})
+                if terminated or truncated:
+                    done[i] = _finish(ep, info, reward, terminated, truncated)
+                else:
+                    ep.messages.append({"role": "tool", "content": obs})
+        pending = [i for i in pending if i not in done]
+    return [done[i] for i in range(len(live))]
+
+
+def _fresh(env: TextEnv) -> TextEnv:
+    # Each episode needs its own env state (task, turn count, messages); a shallow copy shares the
+    # rubric and tools, which are stateless, and costs nothing.
+    return copy.copy(env)
+
+
+def _small(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in info.items() if k != "messages"}
+
+
+def _finish(ep: _Live, info: dict[str, Any], reward: float, terminated: bool, truncated: bool) -> Episode:
+    score = Score(float(reward), info.get("reward_components", {}), info.get("reason"), info.get("answer"))
+    extra = {**_small(info), "sample": ep.sample, "prompt_tokens": ep.prompt_tokens,
+             "completion_tokens": ep.completion_tokens, "seconds": ep.seconds, "turns": len(ep.turns)}
+    return Episode(ep.task, tuple(ep.turns), score, terminated, truncated, extra)
+
+
+def summarize(episodes: Sequence[Episode], correct_key: str = "correct") -> dict[str, float]:
+    """Accuracy (the `correct` component, else reward >= 1), mean reward and mean completion tokens."""
+    if not episodes:
+        return {"accuracy": 0.0, "reward": 0.0, "length": 0.0, "n": 0}
+    def right(e: Episode) -> bool:
+        comp = e.score.components
+        return comp[correct_key] >= 1.0 if correct_key in comp else e.reward >= 1.0
+    k = len(episodes)
+    return {"accuracy": sum(right(e) for e in episodes) / k,
+            "reward": sum(e.reward for e in episodes) / k,
+            "length": sum(e.info.get("completion_tokens", 0) for e in episodes) / k,
+            "n": k}

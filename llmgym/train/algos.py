@@ -1,0 +1,104 @@
+"""The algorithms, as TRL trainers built from our config: `grpo` (GRPOTrainer), `rloo`
+(RLOOTrainer), `sft` (SFTTrainer on the env's reference solutions) and `bon`.
+
+`bon` is best-of-n rejection sampling: each round samples n completions for a batch of train
+prompts (through `llmgym.rollout`), keeps the best-scoring one per prompt when it earned reward,
+and fine-tunes on the kept ones with SFTTrainer. The optimizer restarts each round, which is what
+rejection-sampling fine-tuning does anyway (each round is a fresh SFT on a fresh dataset).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from llmgym.env import TextEnv
+from llmgym.errors import LLMGymError
+
+from .config import TrainConfig
+from .data import prompt_dataset, reference_dataset, reward_functions
+
+
+def _common_args(cfg: TrainConfig, out: str, *, per_device: int) -> dict[str, Any]:
+    import torch
+
+    save = cfg.save_every > 0
+    return dict(
+        output_dir=out, max_steps=cfg.steps, learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=per_device, gradient_accumulation_steps=1,
+        lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
+        logging_steps=1, save_strategy="steps" if save else "no", save_steps=cfg.save_every if save else 1,
+        save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed, report_to="none",
+        use_cpu=not torch.cuda.is_available(), bf16=cfg.bf16, disable_tqdm=True,
+        # TRL's configs default to recomputing activations, which costs small models ~30% per step.
+        dataloader_num_workers=0, gradient_checkpointing=cfg.gradient_checkpointing,
+    )
+
+
+def _peft(cfg: TrainConfig) -> Any:
+    if not cfg.lora:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def _rich_progress(trainer: Any) -> None:
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from trl.trainer.callbacks import RichProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(RichProgressCallback())
+
+
+def per_device_batch(total: int, world: int, what: str) -> int:
+    if total % world:
+        raise LLMGymError(f"{what} ({total}) must be divisible by the number of processes ({world})")
+    return total // world
+
+
+def fit_rl(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: str, callbacks: list,
+           on_scores: Any, world: int, resume: str | None, *, extra_callbacks: bool = True) -> Any:
+    """GRPO or RLOO on the env's train prompts; returns the trainer after `train()`."""
+    if cfg.algo == "rloo":
+        from trl import RLOOConfig as Config, RLOOTrainer as Trainer
+    else:
+        from trl import GRPOConfig as Config, GRPOTrainer as Trainer
+    funcs, weights = reward_functions(env, on_scores)
+    per_device = per_device_batch(cfg.prompts_per_step * cfg.num_generations, world,
+                                  "prompts_per_step x num_generations")
+    args = Config(**_common_args(cfg, out, per_device=per_device), num_generations=cfg.num_generations,
+                  max_completion_length=cfg.max_completion_length, temperature=cfg.temperature, beta=cfg.beta,
+                  reward_weights=weights, use_vllm=cfg.use_vllm, log_completions=False)
+    trainer = Trainer(model=model, reward_funcs=funcs, args=args,
+                      train_dataset=prompt_dataset(env, cfg.train_tasks, cfg.seed),
+                      processing_class=tokenizer, callbacks=callbacks, peft_config=_peft(cfg))
+    _rich_progress(trainer)
+    trainer.train(resume_from_checkpoint=resume)
+    return trainer
+
+
+def _sft_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, dataset: Any, out: str, callbacks: list,
+                 world: int, *, steps: int, with_peft: bool = True) -> Any:
+    from trl import SFTConfig, SFTTrainer
+
+    per_device = max(1, cfg.batch_size // world)
+    kw = _common_args(cfg, out, per_device=per_device)
+    kw["max_steps"] = steps
+    args = SFTConfig(**kw, completion_only_loss=True, packing=False,
+                     max_length=None)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         callbacks=callbacks, peft_config=_peft(cfg) if with_peft else None)
+    _rich_progress(trainer)
+    return trainer
+
+
+def fit_sft(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: str, callbacks: list,
+            world: int, resume: str | None) -> Any:
+    """Supervised fine-tuning on the env's reference solutions."""
+    dataset = reference_dataset(env, cfg.train_tasks, cfg.seed)
+    trainer = _sft_trainer(cfg, model, tokenizer, dataset, out, callbacks, world, steps=cfg.steps)
+    trainer.train(resume_from_checkpoint=resume)
+    return trainer

@@ -1,0 +1,156 @@
+"""`TrainConfig`: every option of `llmgym train`, with its help text, settable on the command line
+or in a YAML file (`--config FILE.yaml`); the command line overrides the file.
+
+>>> cfg = TrainConfig.from_mapping({"env": "math:level=2", "steps": 5})
+>>> cfg.steps, cfg.algo
+(5, 'grpo')
+>>> TrainConfig.from_mapping({"step": 5})
+Traceback (most recent call last):
+...
+llmgym.errors.LLMGymError: unknown training option 'step' (did you mean: steps?)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from llmgym.errors import LLMGymError
+
+ALGOS = ("grpo", "rloo", "bon", "sft")
+
+
+def _opt(default: Any, help: str, **kw: Any) -> Any:
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    """The resolved configuration of one training run (written to the run's config.yaml)."""
+
+    env: str = _opt("math", "environment, NAME[:k=v,...], e.g. math:level=2")
+    policy: str = _opt("smollm2", "policy to train: smollm2, tiny, hf:path=DIR_OR_HUB_ID, or a run directory")
+    algo: str = _opt("grpo", "algorithm: grpo, rloo, bon (best-of-n rejection sampling) or sft (reference solutions)")
+    steps: int = _opt(40, "optimizer steps (for bon: sample-and-fine-tune rounds)")
+    out: str | None = _opt(None, "run directory (default: runs/ENV-ALGO-TIMESTAMP)")
+    learning_rate: float | None = _opt(None, "learning rate (default: 2e-6 for pretrained policies with RL, "
+                                             "2e-5 for their sft/bon, 5e-4 / 1e-3 for models under 10M parameters)")
+    num_generations: int = _opt(8, "completions sampled per prompt (the GRPO group; best-of-n's n)")
+    prompts_per_step: int = _opt(2, "prompts per optimizer step (completions per step = this x num_generations)")
+    batch_size: int = _opt(8, "sft/bon: sequences per optimizer step")
+    max_completion_length: int = _opt(48, "most tokens per sampled completion")
+    temperature: float = _opt(0.7, "sampling temperature during training")
+    beta: float = _opt(0.0, "KL penalty towards the starting policy (0 disables the reference model)")
+    lora: bool = _opt(False, "train a LoRA adapter (peft) instead of all weights")
+    lora_r: int = _opt(16, "LoRA rank")
+    lora_alpha: int = _opt(32, "LoRA alpha")
+    train_tasks: int = _opt(2000, "tasks drawn from the env's train split for the dataset")
+    eval_tasks: int = _opt(64, "held-out tasks (eval split) for accuracy before, during and after")
+    eval_every: int = _opt(20, "steps between held-out evaluations (0: only before and after)")
+    eval_max_tokens: int | None = _opt(None, "most tokens per held-out answer (default: max_completion_length)")
+    save_every: int = _opt(10, "steps between checkpoints (a kill loses at most this many steps)")
+    save_total_limit: int = _opt(2, "checkpoints kept on disk")
+    samples_every: int = _opt(1, "steps between rows written to samples.jsonl")
+    seed: int = _opt(0, "random seed (data order, sampling, initialisation)")
+    use_vllm: bool = _opt(False, "generate with vLLM inside TRL (GPU machines with vllm installed)")
+    bf16: bool = _opt(False, "train in bfloat16 (GPU)")
+    gradient_checkpointing: bool = _opt(False, "recompute activations to save memory")
+    resume: str | None = _opt(None, "continue the run in this directory from its last checkpoint", cli_only=True)
+    config: str | None = _opt(None, "YAML file with any of these options (the command line overrides it)",
+                              cli_only=True)
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise LLMGymError(f"--algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
+        for name in ("steps", "num_generations", "prompts_per_step", "batch_size", "max_completion_length",
+                     "train_tasks", "lora_r", "save_total_limit", "samples_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise LLMGymError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("eval_tasks", "eval_every", "save_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise LLMGymError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.algo in ("grpo", "rloo") and self.num_generations < 2:
+            raise LLMGymError("num_generations must be >= 2 for grpo/rloo (advantages compare a group)")
+        if self.temperature <= 0:
+            raise LLMGymError(f"temperature must be > 0 for training, got {self.temperature}")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise LLMGymError(f"learning_rate must be > 0, got {self.learning_rate}")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        """Build from a dict (a YAML file, CLI overrides); unknown keys are one clear error."""
+        known = {f.name: f for f in fields(cls)}
+        for key in data:
+            if key not in known:
+                close = difflib.get_close_matches(key, list(known), n=2)
+                hint = f" (did you mean: {', '.join(close)}?)" if close else f" (known: {', '.join(known)})"
+                raise LLMGymError(f"unknown training option {key!r}{hint}")
+        values = {}
+        for key, value in data.items():
+            values[key] = _coerce(known[key], value)
+        return cls(**values)
+
+    def resolved(self, *, is_tiny: bool) -> "TrainConfig":
+        """A copy with defaults that depend on the policy filled in (what config.yaml records)."""
+        lr = self.learning_rate
+        if lr is None:
+            if is_tiny:
+                lr = 1e-3 if self.algo in ("sft", "bon") else 5e-4
+            else:
+                lr = 2e-5 if self.algo in ("sft", "bon") else 2e-6
+        return dataclasses.replace(self, learning_rate=lr,
+                                   eval_max_tokens=self.eval_max_tokens or self.max_completion_length)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("cli_only")}
+
+
+def _coerce(f: dataclasses.Field, value: Any) -> Any:
+    kind = str(f.type)
+    try:
+        if value is None:
+            return None
+        if kind.startswith("bool"):
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if kind.startswith("int"):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if kind.startswith("float"):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise LLMGymError(f"training option {f.name}: cannot read {value!r} as {kind.split(' ')[0]}") from None
+
+
+def load_config(path: str | None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """A `TrainConfig` from a YAML file (optional) with `overrides` (from the CLI) on top."""
+    data: dict[str, Any] = {}
+    if path:
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise LLMGymError(f"config file {path} does not exist")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            raise LLMGymError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise LLMGymError(f"config file {path} must hold a mapping of options, got {type(loaded).__name__}")
+        data.update(loaded)
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return TrainConfig.from_mapping(data)

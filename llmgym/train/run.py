@@ -1,0 +1,182 @@
+"""One training run from a `TrainConfig`: build env and policy, evaluate held-out accuracy, hand the
+algorithm to TRL, evaluate again, save the final model and print the before -> after summary.
+
+Under `accelerate launch` or `torchrun` every process runs this; only the main process evaluates
+and writes the run directory, and the summary records every rank that finished (gathered), which is
+how a distributed run proves that all ranks took part.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from llmgym.errors import LLMGymError
+
+from .callbacks import eval_row, evaluate, make_callbacks, sample_logger
+from .config import TrainConfig
+from .rundir import RunDir
+
+
+def load_policy(spec: str, seed: int) -> Any:
+    """A trainable policy from a name (`tiny`, `hf:path=...`), or a checkpoint/run directory."""
+    import llmgym
+    from llmgym.policies.hf import HFPolicy
+
+    if os.path.sep in spec or Path(spec).exists():
+        return HFPolicy(spec, name="hf")
+    name = spec.split(":", 1)[0]
+    kwargs: dict[str, Any] = {"seed": seed} if name == "tiny" else {}
+    policy = llmgym.make_policy(spec, **kwargs)
+    if not hasattr(policy, "model") or not hasattr(policy, "tokenizer") or name == "vllm":
+        raise LLMGymError(f"policy {spec!r} cannot be trained (it exposes no transformers model); "
+                          "use smollm2, tiny, hf:path=... or a run directory")
+    return policy
+
+
+def default_out(cfg: TrainConfig) -> str:
+    env = cfg.env.split(":", 1)[0]
+    return str(Path("runs") / f"{env}-{cfg.algo}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
+    """Run training as configured; returns the summary (also written to summary.json)."""
+    import torch
+    from accelerate import PartialState
+    from rich.console import Console
+
+    import llmgym
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    is_main, world = state.is_main_process, state.num_processes
+    console = Console(highlight=False, soft_wrap=True)
+
+    def say(msg: str) -> None:
+        if is_main:
+            console.print(msg)
+
+    started = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    env = llmgym.make(cfg.env)
+    from llmgym.env import ToolEnv
+
+    if isinstance(env, ToolEnv) and cfg.algo != "sft":
+        # TRL's environment_factory route (tool output masked from the loss) is not wired yet.
+        raise LLMGymError(f"--algo {cfg.algo} does not train tool envs yet; use --algo sft, or the env "
+                          "without tools=")
+    policy = load_policy(cfg.policy, cfg.seed)
+    # Learning-rate defaults follow model size: a from-scratch tiny model needs ~1000x a pretrained one's.
+    n_params = sum(p.numel() for p in policy.model.parameters())
+    cfg = cfg.resolved(is_tiny=n_params < 10_000_000)
+    run = RunDir(cfg.out or default_out(cfg))
+    cfg = dataclasses.replace(cfg, out=str(run.path))
+    model, tokenizer = policy.model, policy.tokenizer
+    if torch.cuda.is_available():
+        model.to(state.device)
+    eval_tasks = list(env.tasks("eval", n=cfg.eval_tasks, seed=cfg.seed))
+
+    def evaluate_now(m: Any) -> dict[str, float]:
+        return evaluate(env, m, tokenizer, eval_tasks, cfg.eval_max_tokens or cfg.max_completion_length)
+
+    checkpoint, done_steps, before = None, 0, None
+    if resume:
+        found = run.latest_checkpoint()
+        if found is not None:
+            checkpoint, done_steps = str(found[0]), found[1]
+        before = next((_figures(r) for r in run.rows() if r.get("step") == 0 and "eval/accuracy" in r), None)
+        if is_main:
+            run.drop_checkpoints_after(done_steps)
+            run.cut_after(done_steps)
+            run.write_config(cfg.to_dict())  # flags given with --resume (e.g. --steps) are recorded
+        say(f"resuming {run.path} from step {done_steps}" + ("" if checkpoint else " (no checkpoint yet)"))
+    elif is_main:
+        if run.metrics.exists() or run.final.exists():
+            raise LLMGymError(f"{run.path} already holds a run: pass --resume {run.path} or another --out")
+        run.write_config(cfg.to_dict())
+    state.wait_for_everyone()
+    say(f"llmgym train: env {cfg.env}, policy {cfg.policy}, algo {cfg.algo}, {cfg.steps} steps, "
+        f"{world} process(es) -> {run.path}")
+    if before is None and is_main:
+        say(f"held-out evaluation on {len(eval_tasks)} eval tasks (greedy) ...")
+        before = evaluate_now(model)
+        run.log_metrics(eval_row(0, before))
+        say(f"before: accuracy {before['accuracy']:.1%}, reward {before['reward']:.3f}, length {before['length']:.1f}")
+
+    if cfg.beta > 0 and cfg.algo in ("grpo", "rloo") and not cfg.lora:
+        # TRL builds the KL reference model from config._name_or_path; a model built in memory
+        # (tiny) has none, so its starting weights are saved once into the run directory.
+        source = Path(str(getattr(model.config, "_name_or_path", "") or ""))
+        if not (source / "config.json").is_file():
+            reference = run.path / "reference"
+            if is_main and not (reference / "config.json").is_file():
+                run.save_model(reference, model, tokenizer)
+            state.wait_for_everyone()
+            model.config._name_or_path = str(reference)
+
+    callbacks = make_callbacks(run, is_main=is_main, eval_every=cfg.eval_every, evaluate_now=evaluate_now,
+                               say=say, world_size=world)
+    if cfg.algo in ("grpo", "rloo") and any(r.name == "gold" and not w for r, w in env.rubric.entries):
+        # A learned reward (the rlhf env keeps its gold labeler at weight 0): guard against reward hacking.
+        from llmgym.rlhf.guard import guard_for_env
+
+        callbacks.append(guard_for_env(env, run.path, model, tokenizer, kl_logged_by_trainer=cfg.beta > 0,
+                                       max_tokens=cfg.max_completion_length, seed=cfg.seed, is_main=is_main))
+    weights = {r.name: w for r, w in env.rubric.entries}
+    out = str(run.checkpoints)
+    if cfg.algo in ("grpo", "rloo"):
+        from .algos import fit_rl
+
+        on_scores = sample_logger(run, is_main=is_main, every=cfg.samples_every, weights=weights)
+        trainer = fit_rl(cfg, env, model, tokenizer, out, callbacks, on_scores, world, checkpoint)
+        model, steps_done = trainer.model, trainer.state.global_step
+    elif cfg.algo == "sft":
+        from .algos import fit_sft
+
+        trainer = fit_sft(cfg, env, model, tokenizer, out, callbacks, world, checkpoint)
+        model, steps_done = trainer.model, trainer.state.global_step
+    else:
+        from .bon import fit_bon
+
+        model, steps_done = fit_bon(cfg, env, policy, model, tokenizer, run, checkpoint, done_steps,
+                                    is_main=is_main, world=world, say=say, evaluate_now=evaluate_now)
+    if cfg.lora and hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()  # final/ loads as a plain model (--policy RUN)
+
+    from accelerate.utils import gather_object
+
+    ranks = gather_object([{"rank": state.process_index, "world_size": world, "steps": int(steps_done)}])
+    summary: dict[str, Any] = {}
+    if is_main:
+        after = evaluate_now(model)
+        run.log_metrics(eval_row(int(steps_done), after))
+        run.save_model(run.final, model, tokenizer)
+        summary = {"run": str(run.path), "env": cfg.env, "policy": cfg.policy, "algo": cfg.algo,
+                   "steps": int(steps_done), "before": before, "after": after,
+                   "wall_seconds": time.perf_counter() - started, "ranks": ranks}
+        run.write_summary(summary)
+        _print_summary(console, summary)
+    state.wait_for_everyone()
+    return summary
+
+
+def _figures(row: dict[str, Any]) -> dict[str, float]:
+    return {k.split("/", 1)[1]: v for k, v in row.items() if k.startswith("eval/")}
+
+
+def _print_summary(console: Any, s: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{s['algo']} on {s['env']} with {s['policy']}: {s['steps']} steps in "
+                        f"{s['wall_seconds']:.0f} s", title_justify="left")
+    for col in ("held-out", "before", "after"):
+        table.add_column(col, justify="right" if col != "held-out" else "left")
+    b, a = s["before"] or {}, s["after"]
+    table.add_row("accuracy", f"{b.get('accuracy', math.nan):.1%}", f"{a['accuracy']:.1%}")
+    table.add_row("mean reward", f"{b.get('reward', math.nan):.3f}", f"{a['reward']:.3f}")
+    table.add_row("mean length (tokens)", f"{b.get('length', math.nan):.1f}", f"{a['length']:.1f}")
+    console.print(table)
+    console.print(f"accuracy {b.get('accuracy', math.nan):.1%} -> {a['accuracy']:.1%}; run directory: {s['run']}")

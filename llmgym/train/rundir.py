@@ -1,0 +1,151 @@
+"""The run directory: what one `llmgym train` leaves behind, and how `--resume` finds its place.
+
+    RUN/config.yaml         the resolved TrainConfig
+    RUN/metrics.jsonl       one row per step (TRL's logs + tokens/s) and one per held-out evaluation
+    RUN/samples.jsonl       sampled completions with their reward components
+    RUN/checkpoints/        TRL/Trainer checkpoints; LATEST names the newest complete one
+    RUN/final/              the trained model (loadable with --policy RUN)
+    RUN/summary.json        before/after held-out figures, wall time, ranks that took part
+
+Trainer writes a checkpoint folder file by file; LATEST is replaced atomically (temp file +
+`os.replace`) only after the folder is complete, so a `kill -9` during a save leaves LATEST on the
+previous checkpoint. `--resume` restarts from LATEST, deletes newer half-written folders and cuts
+metrics/samples rows after that step, so nothing is lost beyond one interval or written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+from llmgym.errors import LLMGymError
+
+_CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` so readers see the old or the new file, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RunDir:
+    """One run's folder. Only the main process writes (callers check); reading is safe anywhere."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.checkpoints = self.path / "checkpoints"
+        self.metrics = self.path / "metrics.jsonl"
+        self.samples = self.path / "samples.jsonl"
+        self.final = self.path / "final"
+        self.summary = self.path / "summary.json"
+        self.config = self.path / "config.yaml"
+
+    # -- config ---------------------------------------------------------------------------------
+    def write_config(self, data: dict[str, Any]) -> None:
+        import yaml
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.config, yaml.safe_dump(data, sort_keys=False))
+
+    def read_config(self) -> dict[str, Any]:
+        import yaml
+
+        if not self.config.is_file():
+            raise LLMGymError(f"{self.path} is not a run directory (no config.yaml)")
+        return yaml.safe_load(self.config.read_text()) or {}
+
+    # -- rows -----------------------------------------------------------------------------------
+    def append(self, path: Path, rows: Iterable[dict[str, Any]]) -> None:
+        lines = "".join(json.dumps(r, ensure_ascii=False, default=_plain) + "\n" for r in rows)
+        if lines:
+            with open(path, "a") as f:
+                f.write(lines)
+                f.flush()
+
+    def log_metrics(self, row: dict[str, Any]) -> None:
+        self.append(self.metrics, [row])
+
+    def rows(self, path: Path | None = None) -> list[dict[str, Any]]:
+        """Rows of a jsonl file; a torn last line (a kill mid-write) is dropped."""
+        path = path or self.metrics
+        if not path.is_file():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def cut_after(self, step: int) -> None:
+        """Drop rows logged after `step` (they belong to steps a resume will redo)."""
+        for path in (self.metrics, self.samples):
+            if path.is_file():
+                kept = [r for r in self.rows(path) if r.get("step", 0) <= step]
+                atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def mark_checkpoint(self, name: str) -> None:
+        atomic_write(self.checkpoints / "LATEST", name + "\n")
+
+    def latest_checkpoint(self) -> tuple[Path, int] | None:
+        marker = self.checkpoints / "LATEST"
+        if not marker.is_file():
+            return None
+        name = marker.read_text().strip()
+        m = _CKPT_RE.match(name)
+        if not m or not (self.checkpoints / name / "trainer_state.json").is_file():
+            return None
+        return self.checkpoints / name, int(m.group(1))
+
+    def drop_checkpoints_after(self, step: int) -> None:
+        if not self.checkpoints.is_dir():
+            return
+        for child in self.checkpoints.iterdir():
+            m = _CKPT_RE.match(child.name)
+            if m and int(m.group(1)) > step:
+                shutil.rmtree(child, ignore_errors=True)
+
+    # -- final model ----------------------------------------------------------------------------
+    def save_model(self, target: Path, model: Any, tokenizer: Any) -> None:
+        """Save a model folder (e.g. `final/`) atomically: temp folder, then rename."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=self.path))
+        try:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            if target.exists():
+                old = self.path / f".{target.name}-old-{os.getpid()}"
+                os.replace(target, old)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def write_summary(self, data: dict[str, Any]) -> None:
+        atomic_write(self.summary, json.dumps(data, indent=2, default=_plain) + "\n")
+
+
+def _plain(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
