@@ -11,7 +11,6 @@ import itertools
 import json
 import math
 import warnings
-from typing import Any
 
 from .env import RESET_INFO_KEYS, STEP_INFO_KEYS, TextEnv
 from .errors import EnvCheckError

@@ -4,7 +4,7 @@ import pytest
 from gymnasium.error import ResetNeeded
 
 import llmgym
-from llmgym import EnvCheckError, LLMGymError, Score, Task, Tool, ToolEnv, check_env
+from llmgym import EnvCheckError, LLMGymError, Task, Tool, ToolEnv, check_env
 from llmgym.env import TextSpace, parse_tool_call, ToolCall
 
 from conftest import AddEnv, CapitalsEnv

@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from llmgym.env import TextEnv
 from llmgym.errors import LLMGymError
+from llmgym.io import atomic_write_text
 from llmgym.registry import parse_name_options
 from llmgym.rollout import rollout
 from llmgym.types import Episode, SamplingParams, Task
@@ -232,10 +233,7 @@ def check_settings(out: Path, params: SamplingParams, seed: int) -> None:
         if theirs is not None and {k: theirs.get(k) for k in mine} != mine:
             raise LLMGymError(f"{out} holds a bench sampled with other settings ({json.dumps(theirs.get('params'))}, "
                               f"seed {theirs.get('seed')}): rerun with those or pass another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{CONFIG}.{os.getpid()}")
-    tmp.write_text(json.dumps({"schema_version": RECORD_VERSION, **mine}, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps({"schema_version": RECORD_VERSION, **mine}, indent=2) + "\n")
 
 
 def run_bench(envs: Sequence[EnvCase], policies: Sequence[PolicyCase], out: str | os.PathLike, *,

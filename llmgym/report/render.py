@@ -29,6 +29,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from llmgym.io import atomic_write_text
+
 from .metrics import summarize
 
 SCHEMA = "llmgym.bench.summary"
@@ -117,14 +119,6 @@ def html_page(title: str, body: str) -> str:
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<link rel=\"icon\" href=\"data:,\"><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Readers see the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # -- summary.json ------------------------------------------------------------------------------

@@ -9,8 +9,6 @@ rejection-sampling fine-tuning does anyway (each round is a fresh SFT on a fresh
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
 
 from llmgym.env import TextEnv

@@ -19,28 +19,13 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 from llmgym.errors import LLMGymError
+from llmgym.io import atomic_dir, atomic_write_text as atomic_write
 
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to `path` so readers see the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class RunDir:
@@ -125,21 +110,9 @@ class RunDir:
     # -- final model ----------------------------------------------------------------------------
     def save_model(self, target: Path, model: Any, tokenizer: Any) -> None:
         """Save a model folder (e.g. `final/`) atomically: temp folder, then rename."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=self.path))
-        try:
+        with atomic_dir(target) as tmp:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-            if target.exists():
-                old = self.path / f".{target.name}-old-{os.getpid()}"
-                os.replace(target, old)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
 
     def write_summary(self, data: dict[str, Any]) -> None:
         atomic_write(self.summary, json.dumps(data, indent=2, default=_plain) + "\n")
