@@ -259,6 +259,18 @@ def config_rows(config: Mapping[str, Any]) -> list[list[str]]:
 
 
 # -- rendering ---------------------------------------------------------------------------------
+def guard_verdict(path: Path) -> str | None:
+    """One line from RUN/guard.json (written by `llmgym.rlhf.guard`): why the run stopped, the best step."""
+    try:
+        v = json.loads((path / "guard.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(v, dict):
+        return None
+    head = f"stopped at step {v.get('step')}: {v.get('reason')}" if v.get("stopped") else "ran to the end (no stop)"
+    return f"{head}; best checkpoint: step {v.get('best_step')} ({v.get('best_checkpoint')})"
+
+
 def render_run(path: str | Path) -> dict[str, Path]:
     """Write RUN_DIR/report.html and RUN_DIR/report.md; returns their paths."""
     data = RunData(path)
@@ -271,6 +283,9 @@ def render_run(path: str | Path) -> dict[str, Path]:
     ba = before_after_rows(before, after)
 
     md = [f"# {title}", "", facts, "", "## Before and after (held-out eval split, greedy)", "", md_table(ba_headers, ba), ""]
+    verdict = guard_verdict(data.path)
+    if verdict:
+        md += ["## Over-optimisation guard", "", verdict, ""]
     rows = curve_rows(data)
     if rows:
         md += ["## Held-out evaluations", "", md_table(CURVE_HEADERS, rows), ""]
@@ -281,6 +296,8 @@ def render_run(path: str | Path) -> dict[str, Path]:
              "<h2>Before and after</h2><p class=\"muted\">Held-out eval split, greedy decoding.</p>",
              html_table(ba_headers, ba), "<h2>Curves</h2>",
              png_img(curves_figure(data), "training reward, held-out accuracy, response length and KL against step")]
+    if verdict:
+        parts[2:2] = [f"<h2>Over-optimisation guard</h2><p>{html.escape(verdict)}</p>"]
     pg = proxy_gold_figure(data)
     if pg is not None:
         parts += ["<h2>Proxy reward against gold score</h2>", png_img(pg, "gold score against proxy reward")]

@@ -1,0 +1,319 @@
+"""The over-optimisation guard: stop an RL run against a learned reward when it starts fooling it.
+
+RL against a reward model improves true quality for a while, then finds texts the model over-rates
+(Gao et al., 2022: gold score rises, peaks and falls as KL to the start grows, while the proxy keeps
+rising). The guard probes the policy every `eval_every` steps on held-out prompts and records
+
+- `rlhf/proxy_reward`  mean reward-model score of the probe samples,
+- `rlhf/gold_score`    mean gold score when a gold labeler is available,
+- `kl` / `rlhf/kl`     KL(policy || starting policy) per sample, summed over tokens (k1 estimate),
+- `degeneracy/*`       repetition, distinct_1, distinct_2, longest_run, length, near_identical,
+                       length_drift (mean length / the first probe's),
+
+into the run's `metrics.jsonl`, saves the policy to `RUN/best/` whenever gold reaches a new best
+(without gold: whenever the probe is clean), and stops training when
+
+1. **proxy up, gold down**: for `patience` probes in a row the proxy stands above its value at the
+   best-gold probe (by `min_proxy_rise`) while gold stands below its best (by `min_gold_drop`); or
+2. **degeneracy**: a figure crosses its threshold (`max_repetition`, `min_distinct_2`,
+   `max_near_identical`, `max_length_drift`, `max_longest_run`); or
+3. **KL budget**: `max_kl` is set and exceeded.
+
+The reason is written to `RUN/guard.json` and as a `guard/stop_reason` row of `metrics.jsonl`.
+The decision logic (`GuardState`) is pure and testable on a synthetic stream of figures:
+
+>>> g = GuardState(GuardConfig(patience=2))
+>>> [g.update(s, {"proxy": p, "gold": q}).stop for s, p, q in
+...  [(10, .2, .3), (20, .4, .5), (30, .6, .4), (40, .7, .3)]]
+[False, False, False, True]
+>>> g.best_step, g.reason.split(":")[0]
+(20, 'proxy_up_gold_down')
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+
+@dataclass
+class GuardConfig:
+    """Thresholds of the guard (every one configurable; None disables a rule)."""
+
+    eval_every: int = 10
+    patience: int = 2
+    min_gold_drop: float = 0.02
+    min_proxy_rise: float = 0.0
+    max_repetition: float | None = 0.5
+    min_distinct_2: float | None = 0.3
+    max_near_identical: float | None = 0.8
+    max_length_drift: float | None = 3.0
+    max_longest_run: float | None = 3.0
+    max_kl: float | None = None
+
+
+@dataclass
+class Decision:
+    stop: bool = False
+    reason: str | None = None
+    best: bool = False
+
+
+@dataclass
+class GuardState:
+    """The guard's memory across probes; `update` decides after each one."""
+
+    config: GuardConfig = field(default_factory=GuardConfig)
+    best_step: int | None = None
+    best_gold: float | None = None
+    proxy_at_best: float | None = None
+    diverging: int = 0
+    first_length: float | None = None
+    reason: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def degeneracy_reason(self, figures: Mapping[str, Any]) -> str | None:
+        c = self.config
+        d = figures.get("degeneracy") or {}
+        checks = [("repetition", c.max_repetition, ">"), ("distinct_2", c.min_distinct_2, "<"),
+                  ("near_identical", c.max_near_identical, ">"), ("longest_run", c.max_longest_run, ">")]
+        for key, limit, op in checks:
+            v = d.get(key)
+            if limit is None or v is None:
+                continue
+            if (op == ">" and v > limit) or (op == "<" and v < limit):
+                return f"degeneracy: {key} {v:.3g} {op} {limit:g}"
+        drift = d.get("length_drift")
+        if c.max_length_drift is not None and drift is not None and drift > 0 and (
+                drift > c.max_length_drift or drift < 1 / c.max_length_drift):
+            return f"degeneracy: length_drift {drift:.3g} outside [1/{c.max_length_drift:g}, {c.max_length_drift:g}]"
+        return None
+
+    def update(self, step: int, figures: Mapping[str, Any]) -> Decision:
+        """Feed one probe: `{"proxy": float, "gold": float|None, "kl": float|None, "degeneracy": {...}}`."""
+        c = self.config
+        proxy, gold, kl = figures.get("proxy"), figures.get("gold"), figures.get("kl")
+        self.history.append({"step": step, **{k: v for k, v in figures.items() if k != "degeneracy"}})
+        decision = Decision()
+        degenerate = self.degeneracy_reason(figures)
+        if gold is not None:
+            if self.best_gold is None or gold > self.best_gold:
+                self.best_step, self.best_gold, self.proxy_at_best = step, float(gold), proxy
+                self.diverging = 0
+                decision.best = degenerate is None
+            elif (proxy is not None and self.proxy_at_best is not None
+                  and proxy >= self.proxy_at_best + c.min_proxy_rise and gold <= self.best_gold - c.min_gold_drop):
+                self.diverging += 1
+            else:
+                self.diverging = 0
+            if self.diverging >= c.patience:
+                decision.stop = True
+                decision.reason = (f"proxy_up_gold_down: proxy {self.proxy_at_best:.3f} -> {proxy:.3f} while gold "
+                                   f"{self.best_gold:.3f} -> {gold:.3f} for {self.diverging} probes "
+                                   f"(best gold at step {self.best_step})")
+        elif degenerate is None:
+            self.best_step, self.proxy_at_best = step, proxy
+            decision.best = True
+        if not decision.stop and degenerate is not None:
+            decision.stop, decision.reason = True, degenerate
+        if not decision.stop and c.max_kl is not None and kl is not None and kl > c.max_kl:
+            decision.stop, decision.reason = True, f"kl_budget: kl {kl:.3g} > {c.max_kl:g}"
+        if decision.stop:
+            self.reason = decision.reason
+        return decision
+
+
+def save_model_atomic(model: Any, tokenizer: Any, dest: Path) -> None:
+    """Save into `dest` through a temp folder and a rename, so `dest` is never half written."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        if dest.exists():
+            old = dest.parent / f".{dest.name}-old-{os.getpid()}"
+            os.replace(dest, old)
+            os.replace(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _callback_base() -> type:
+    from transformers import TrainerCallback
+
+    return TrainerCallback
+
+
+def make_guard(run_dir: str | os.PathLike, probe: Callable[[Any], Mapping[str, Any]], *,
+               config: GuardConfig | None = None, tokenizer: Any = None, is_main: bool = True) -> Any:
+    """The guard as a transformers `TrainerCallback`.
+
+    `probe(model)` returns `{"proxy", "gold" (or None), "kl" (or None), "degeneracy": {...}}`
+    (`make_probe` builds one). Rows go to `run_dir/metrics.jsonl`, the best policy to
+    `run_dir/best/`, the verdict to `run_dir/guard.json`.
+    """
+    Base = _callback_base()
+    cfg = config or GuardConfig()
+    run = Path(run_dir)
+
+    class OverOptimisationGuard(Base):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            self.state = GuardState(cfg)
+            self.stopped_at: int | None = None
+
+        def _log(self, row: dict[str, Any]) -> None:
+            run.mkdir(parents=True, exist_ok=True)
+            with open(run / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+        def probe_now(self, step: int, model: Any) -> Decision:
+            figures = dict(probe(model))
+            deg = dict(figures.get("degeneracy") or {})
+            if self.state.first_length is None and deg.get("length"):
+                self.state.first_length = float(deg["length"])
+            if self.state.first_length:
+                deg["length_drift"] = float(deg.get("length", 0.0)) / self.state.first_length
+            figures["degeneracy"] = deg
+            decision = self.state.update(step, figures)
+            row: dict[str, Any] = {"step": step, "rlhf/proxy_reward": figures.get("proxy")}
+            if figures.get("gold") is not None:
+                row["rlhf/gold_score"] = figures["gold"]
+            if figures.get("kl") is not None:
+                row["rlhf/kl"] = figures["kl"]
+                if not figures.get("kl_logged_by_trainer"):
+                    row["kl"] = figures["kl"]
+            row.update({f"degeneracy/{k}": v for k, v in deg.items()})
+            if is_main:
+                self._log(row)
+                if decision.best:
+                    save_model_atomic(model, tokenizer, run / "best")
+                    self._write(stopped=False, step=step)
+            return decision
+
+        def _write(self, *, stopped: bool, step: int) -> None:
+            s = self.state
+            data = {"stopped": stopped, "reason": s.reason, "step": step, "best_step": s.best_step,
+                    "best_gold": s.best_gold, "best_checkpoint": str(run / "best") if s.best_step is not None else None,
+                    "config": asdict(cfg), "history": s.history}
+            tmp = run / ".guard.json.tmp"
+            tmp.write_text(json.dumps(data, indent=2) + "\n")
+            os.replace(tmp, run / "guard.json")
+
+        def on_train_begin(self, args, state, control, model=None, **kw):
+            if state.global_step == 0 and not self.state.history:
+                self.probe_now(0, model)
+
+        def on_step_end(self, args, state, control, model=None, **kw):
+            step = state.global_step
+            if cfg.eval_every and step % cfg.eval_every == 0:
+                decision = self.probe_now(step, model)
+                if decision.stop:
+                    control.should_training_stop = True
+                    self.stopped_at = step
+                    if is_main:
+                        self._log({"step": step, "guard/stop_reason": decision.reason,
+                                   "guard/best_step": self.state.best_step})
+                        self._write(stopped=True, step=step)
+            return control
+
+        def on_train_end(self, args, state, control, **kw):
+            if is_main and self.stopped_at is None:
+                self._write(stopped=False, step=state.global_step)
+
+    return OverOptimisationGuard()
+
+
+def make_probe(tasks: list, system_prompt: str | None, proxy: Any, gold: Any = None, *, tokenizer: Any,
+               ref_model: Any = None, n: int = 2, max_tokens: int = 48, temperature: float = 0.7,
+               seed: int = 0) -> Callable[[Any], dict[str, Any]]:
+    """A probe for `make_guard`: sample `n` completions per held-out task, score proxy and gold,
+    measure degeneracy, and estimate KL to `ref_model` (a frozen copy of the starting policy)."""
+    from llmgym.policies.hf import HFPolicy
+    from llmgym.types import SamplingParams
+
+    from .degeneracy import batch_stats
+
+    def probe(model: Any) -> dict[str, Any]:
+        policy = HFPolicy(model=model, tokenizer=tokenizer, name="probe")
+        prompts = [t.messages(system_prompt) for t in tasks]
+        rows = policy.generate(prompts, n=n, params=SamplingParams(temperature=temperature, max_tokens=max_tokens,
+                                                                   seed=seed))
+        texts = [c.text for row in rows for c in row]
+        flat = [t for t in tasks for _ in range(n)]
+        out: dict[str, Any] = {"proxy": _mean(s.value for s in proxy.score_batch(texts, flat)),
+                               "gold": _mean(s.value for s in gold.score_batch(texts, flat)) if gold else None,
+                               "degeneracy": batch_stats(texts)}
+        if ref_model is not None:
+            out["kl"] = sequence_kl(model, ref_model, tokenizer, [p for p in prompts for _ in range(n)], texts)
+        return out
+
+    return probe
+
+
+def _mean(values: Any) -> float:
+    vals = list(values)
+    return sum(vals) / len(vals) if vals else 0.0
+
+
+def sequence_kl(model: Any, ref_model: Any, tokenizer: Any, prompts: list, texts: list[str]) -> float:
+    """Mean over samples of sum_t [log p(y_t) - log p_ref(y_t)]: the k1 estimate of KL(policy || ref)."""
+    import torch
+
+    total = 0.0
+    dev = next(model.parameters()).device
+    for prompt, text in zip(prompts, texts):
+        head = tokenizer.apply_chat_template([dict(m) for m in prompt], tokenize=False, add_generation_prompt=True)
+        p_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
+        c_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if not c_ids:
+            continue
+        ids = torch.tensor([p_ids + c_ids], device=dev)
+        with torch.no_grad():
+            lp = torch.log_softmax(model(ids).logits[0, len(p_ids) - 1:-1].float(), -1)
+            lq = torch.log_softmax(ref_model(ids).logits[0, len(p_ids) - 1:-1].float(), -1)
+        tgt = ids[0, len(p_ids):].unsqueeze(-1)
+        total += float((lp.gather(-1, tgt) - lq.gather(-1, tgt)).sum())
+    return total / max(1, len(texts))
+
+
+def guard_for_env(env: Any, run_dir: str | os.PathLike, model: Any, tokenizer: Any, *,
+                  config: GuardConfig | None = None, probe_tasks: int = 16, n: int = 2, max_tokens: int = 48,
+                  kl_logged_by_trainer: bool = False, seed: int = 0, is_main: bool = True) -> Any:
+    """The guard for a run on `env`: the proxy is the rubric's weighted rewards, gold its `gold`
+    entry when present (the `rlhf` env keeps one at weight 0 beside a learned reward), the probe
+    set `probe_tasks` eval-split tasks, the KL reference a frozen copy of `model` as it is now.
+
+    This is the one call a trainer needs: `callbacks.append(guard_for_env(env, run, model, tok))`.
+    """
+    import copy
+
+    from llmgym.rubric import Rubric
+
+    weighted = [(r, w) for r, w in env.rubric.entries if w]
+    gold = next((r for r, _ in env.rubric.entries if r.name == "gold"), None)
+    proxy = Rubric(weighted) if weighted else env.rubric
+    ref = copy.deepcopy(model).eval()
+    for p in ref.parameters():
+        p.requires_grad_(False)
+    tasks = list(env.tasks("eval", n=probe_tasks, seed=seed))
+    probe = make_probe(tasks, env.system_prompt, proxy, gold, tokenizer=tokenizer, ref_model=ref, n=n,
+                       max_tokens=max_tokens, seed=seed)
+
+    def probe_with_flag(m: Any) -> dict[str, Any]:
+        out = probe(m)
+        out["kl_logged_by_trainer"] = kl_logged_by_trainer
+        return out
+
+    # Every rank probes (same weights, same seed, same decision) so all stop together; only the
+    # main process writes.
+    return make_guard(run_dir, probe_with_flag, config=config, tokenizer=tokenizer, is_main=is_main)

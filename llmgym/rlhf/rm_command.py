@@ -1,0 +1,81 @@
+"""`llmgym rm`: reward models from rankings.
+
+    llmgym rm simulate --env rlhf --prompts 300 --k 5 --out rankings.jsonl   # gold-ranked samples
+    llmgym rm train --data rankings.jsonl --base tiny --out rm/               # TRL RewardTrainer
+    llmgym rm check --data rankings.jsonl                                     # validate a file
+
+The saved folder is what the `reward_model` reward loads: `--env rlhf:reward=reward_model:rm/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from llmgym.errors import LLMGymError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="rm_command", metavar="ACTION")
+    p = sub.add_parser("train", help="fit a reward model to rankings (Bradley-Terry over implied pairs)")
+    p.add_argument("--data", required=True, help="rankings JSONL file (format: llmgym.rlhf.rankings)")
+    p.add_argument("--base", default="tiny", help="policy whose backbone starts the reward model: tiny, "
+                                                  "smollm2, hf:path=DIR or a run directory")
+    p.add_argument("--out", default="rm", help="folder to save the reward model in")
+    p.add_argument("--steps", type=int, default=200, help="optimizer steps")
+    p.add_argument("--batch-size", type=int, default=16, help="pairs per step")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3 tiny, 1e-5 pretrained)")
+    p.add_argument("--max-length", type=int, default=512, help="most tokens of prompt + completion")
+    p.add_argument("--eval-fraction", type=float, default=0.2, help="share of prompts held out")
+    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("simulate", help="rank samples with the simulated gold labeler")
+    p.add_argument("--env", default="rlhf", help="env NAME[:k=v,...] whose train prompts are ranked")
+    p.add_argument("--prompts", type=int, default=200, help="prompts to rank")
+    p.add_argument("--k", type=int, default=5, help="samples per prompt")
+    p.add_argument("--policy", default=None, help="policy to sample from (default: the simulated writer)")
+    p.add_argument("--noise", type=float, default=0.0, help="Gumbel noise on gold scores (a noisier labeler)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="rankings JSONL file to append to")
+    p = sub.add_parser("check", help="validate a rankings file and count its pairs")
+    p.add_argument("--data", required=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from . import rankings as rk
+
+    if args.rm_command == "train":
+        from .reward_model import RMConfig, train_reward_model
+
+        if args.steps < 1 or args.batch_size < 1:
+            raise LLMGymError("--steps and --batch-size must be positive")
+        if not 0 < args.eval_fraction < 1:
+            raise LLMGymError(f"--eval-fraction must be in (0, 1), got {args.eval_fraction}")
+        metrics = train_reward_model(RMConfig(data=args.data, base=args.base, out=args.out, steps=args.steps,
+                                              batch_size=args.batch_size, learning_rate=args.lr,
+                                              max_length=args.max_length, eval_fraction=args.eval_fraction,
+                                              seed=args.seed))
+        print(json.dumps(metrics, indent=2))
+        print(f"held-out pairwise accuracy {metrics['heldout_accuracy']:.1%}"
+              + (f", against gold {metrics['heldout_gold_accuracy']:.1%}" if "heldout_gold_accuracy" in metrics else "")
+              + f"; saved to {args.out} (use --env rlhf:reward=reward_model:{args.out})")
+        return 0
+    if args.rm_command == "simulate":
+        import llmgym
+
+        from .simulate import simulate_rankings
+
+        policy = llmgym.make_policy(args.policy) if args.policy else None
+        records = simulate_rankings(llmgym.make(args.env), args.prompts, args.k, seed=args.seed, policy=policy,
+                                    noise=args.noise)
+        rk.append(args.out, records)
+        print(f"appended {len(records)} rankings to {args.out}")
+        return 0
+    if args.rm_command == "check":
+        records = rk.read(args.data, strict=True)
+        ranked = [r for r in records if r.get("ranking") is not None]
+        n_pairs = sum(len(rk.pairs(r["ranking"])) for r in ranked)
+        ties = sum(rk.tied_pairs(r["ranking"]) for r in ranked)
+        print(f"{args.data}: {len(records)} records ({len(records) - len(ranked)} skipped), "
+              f"{n_pairs} pairs, {ties} tied pairs")
+        return 0
+    raise LLMGymError("llmgym rm needs an action: train, simulate or check")
