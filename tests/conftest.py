@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+import shutil
+import tempfile
+from pathlib import Path
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -84,3 +88,36 @@ def entry_point(name: str, plugin: Any, dist: str = "some-plugin") -> FakeEntryP
 @pytest.fixture
 def add_env() -> AddEnv:
     return AddEnv()
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"]
+
+
+@contextlib.contextmanager
+def chromium(window_size: str) -> Iterator[Any]:
+    """Debian's headless Chromium driven by Selenium through chromium-driver, with a fresh profile.
+
+    `make sysdeps` installs both; tests that use this fail (not skip) without them.
+    """
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    for path in (CHROMIUM, CHROMEDRIVER):
+        assert Path(path).is_file(), f"{path} missing: run `make sysdeps` (apt-get install chromium chromium-driver)"
+    profile = tempfile.mkdtemp(prefix="llmgym-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS + [f"--window-size={window_size}", f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An explicit driver path keeps Selenium Manager from trying to download one.
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

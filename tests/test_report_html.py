@@ -6,8 +6,6 @@ from disk with no console error, every image decodes, and a screenshot shows a r
 
 import io
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,32 +18,14 @@ from llmgym.train.rundir import RunDir
 from llmgym.types import Completion
 
 from test_bench import FamilyAddEnv, SumPolicy, cases
+from conftest import chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1200,1000"]
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    for path in (CHROMIUM, CHROMEDRIVER):
-        assert Path(path).is_file(), f"{path} missing: run `make sysdeps` (apt-get install chromium chromium-driver)"
-    profile = tempfile.mkdtemp(prefix="llmgym-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS + [f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # An explicit driver path keeps Selenium Manager from trying to download one.
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium("1200,1000") as driver:
+        yield driver
 
 
 def load(browser, path):

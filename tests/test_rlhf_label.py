@@ -5,42 +5,22 @@ rank by keyboard and by dragging, skip, undo, watch progress, restart the server
 """
 
 import json
-import shutil
-import tempfile
 import threading
-from pathlib import Path
 
 import pytest
 
 import llmgym
 from llmgym.rlhf import rankings as rk
 from llmgym.rlhf.label_server import LabelSession, build_queue, make_server, open_session, queue_path
+from conftest import chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1000,1200"]
 K = 4
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    for path in (CHROMIUM, CHROMEDRIVER):
-        assert Path(path).is_file(), f"{path} missing: run `make sysdeps` (apt-get install chromium chromium-driver)"
-    profile = tempfile.mkdtemp(prefix="llmgym-label-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS + [f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium("1000,1200") as driver:
+        yield driver
 
 
 class Served:

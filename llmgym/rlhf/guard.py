@@ -34,11 +34,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
+
+from llmgym.io import atomic_dir, atomic_write_text
 
 
 @dataclass
@@ -130,22 +130,10 @@ class GuardState:
 
 def save_model_atomic(model: Any, tokenizer: Any, dest: Path) -> None:
     """Save into `dest` through a temp folder and a rename, so `dest` is never half written."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    try:
+    with atomic_dir(dest) as tmp:
         model.save_pretrained(tmp)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
-        if dest.exists():
-            old = dest.parent / f".{dest.name}-old-{os.getpid()}"
-            os.replace(dest, old)
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _callback_base() -> type:
@@ -205,9 +193,7 @@ def make_guard(run_dir: str | os.PathLike, probe: Callable[[Any], Mapping[str, A
             data = {"stopped": stopped, "reason": s.reason, "step": step, "best_step": s.best_step,
                     "best_gold": s.best_gold, "best_checkpoint": str(run / "best") if s.best_step is not None else None,
                     "config": asdict(cfg), "history": s.history}
-            tmp = run / ".guard.json.tmp"
-            tmp.write_text(json.dumps(data, indent=2) + "\n")
-            os.replace(tmp, run / "guard.json")
+            atomic_write_text(run / "guard.json", json.dumps(data, indent=2) + "\n")
 
         def on_train_begin(self, args, state, control, model=None, **kw):
             if state.global_step == 0 and not self.state.history:

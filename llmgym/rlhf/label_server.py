@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from llmgym.errors import LLMGymError
+from llmgym.io import atomic_write_text
 
 from . import rankings as rk
 
@@ -57,9 +58,7 @@ def build_queue(env: Any, sample: Any, n: int, k: int, seed: int = 0) -> list[di
 
 
 def write_queue(path: Path, items: Sequence[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
 
 
 def read_queue(path: Path) -> list[dict[str, Any]]:

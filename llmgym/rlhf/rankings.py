@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from llmgym.errors import LLMGymError
+from llmgym.io import atomic_write_text
 
 REQUIRED = ("prompt", "completions", "ranking", "ranker", "time")
 
@@ -175,13 +176,7 @@ def read(path: str | os.PathLike, *, strict: bool = False) -> list[dict[str, Any
 
 def rewrite(path: str | os.PathLike, records: Sequence[Mapping[str, Any]]) -> None:
     """Replace the file's content atomically (undo drops a record this way)."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(validate(r), ensure_ascii=False) + "\n" for r in records)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, p)
+    atomic_write_text(path, "".join(json.dumps(validate(r), ensure_ascii=False) + "\n" for r in records))
 
 
 def preference_pairs(records: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
