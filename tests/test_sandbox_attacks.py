@@ -257,7 +257,6 @@ def test_contained(pool, canaries, dropped_privileges, name):
     code, statuses = CONTAINED[name]
     r = run_attack(pool, canaries, code)
     assert r.status in statuses, r
-    assert r.duration < LIMITS.wall_seconds + 5
     assert "root:" not in r.stdout and "ESCAPED" not in r.stdout
     if name == "disk_fill_many_files":
         assert r.stdout.startswith("stopped") and int(r.stdout.split()[1]) < 20  # the 64 MiB /tmp is full
