@@ -23,6 +23,12 @@ from .types import Reward, Score, Task
 log = logging.getLogger(__name__)
 
 
+def check_batch(completions: Sequence[str], tasks: Sequence[Task]) -> None:
+    """Batch forms take one task per completion; anything else is a caller's bug."""
+    if len(completions) != len(tasks):
+        raise ValueError(f"{len(completions)} completions for {len(tasks)} tasks")
+
+
 class BaseReward:
     """Base class for rewards: subclasses implement `score`; `score_batch` loops unless overridden.
 
@@ -36,8 +42,7 @@ class BaseReward:
         raise NotImplementedError
 
     def score_batch(self, completions: Sequence[str], tasks: Sequence[Task]) -> list[Score]:
-        if len(completions) != len(tasks):
-            raise ValueError(f"{len(completions)} completions for {len(tasks)} tasks")
+        check_batch(completions, tasks)
         return [self.score(c, t) for c, t in zip(completions, tasks)]
 
     def __call__(self, completion: str, task: Task) -> Score:
@@ -92,8 +97,7 @@ class Rubric(BaseReward):
         return self.score_batch([completion], [task])[0]
 
     def score_batch(self, completions: Sequence[str], tasks: Sequence[Task]) -> list[Score]:
-        if len(completions) != len(tasks):
-            raise ValueError(f"{len(completions)} completions for {len(tasks)} tasks")
+        check_batch(completions, tasks)
         per_reward = [reward.score_batch(completions, tasks) for reward, _ in self.entries]
         out = []
         for i in range(len(completions)):

@@ -19,7 +19,7 @@ import json
 from typing import Any, Sequence
 
 from llmgym.parsing import ParsedAnswer, extract_answer
-from llmgym.rubric import BaseReward
+from llmgym.rubric import BaseReward, check_batch
 from llmgym.types import Score, Task
 
 from .verify import MAX_ANSWER_CHARS, answers_match, normalize_string, parse_number, prefilter
@@ -60,8 +60,7 @@ class AnswerReward(BaseReward):
 
     def score_batch(self, completions: Sequence[str], tasks: Sequence[Task]) -> list[Score]:
         """Score many completions; identical (answer, gold) pairs are verified once."""
-        if len(completions) != len(tasks):
-            raise ValueError(f"{len(completions)} completions for {len(tasks)} tasks")
+        check_batch(completions, tasks)
         verdicts: dict[tuple[str, str, str | None], tuple[bool, str | None]] = {}
         out = []
         for completion, task in zip(completions, tasks):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from llmgym.errors import LLMGymError
-from llmgym.rubric import BaseReward
+from llmgym.rubric import BaseReward, check_batch
 from llmgym.types import Score, Task
 
 MAX_CODE_CHARS = 64_000
@@ -120,8 +120,7 @@ class TestsReward(BaseReward):
     def score_batch(self, completions: Sequence[str], tasks: Sequence[Task]) -> list[Score]:
         from llmgym.sandbox import Limits, Program, default_pool
 
-        if len(completions) != len(tasks):
-            raise ValueError(f"{len(completions)} completions for {len(tasks)} tasks")
+        check_batch(completions, tasks)
         limits = self.limits or Limits(wall_seconds=10, cpu_seconds=8)
         scores: list[Score | None] = [None] * len(tasks)
         programs, jobs = [], []

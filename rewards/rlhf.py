@@ -40,7 +40,7 @@ from typing import Any, Mapping, Sequence
 
 from llmgym.errors import LLMGymError
 from llmgym.rlhf.degeneracy import distinct_n, longest_run, words
-from llmgym.rubric import BaseReward
+from llmgym.rubric import BaseReward, check_batch
 from llmgym.types import Score, Task
 
 MAX_CHARS = 20_000
@@ -169,8 +169,7 @@ class RewardModelReward(BaseReward):
         return self._scorer
 
     def score_batch(self, completions: Sequence[str], tasks: Sequence[Task]) -> list[Score]:
-        if len(completions) != len(tasks):
-            raise ValueError(f"{len(completions)} completions for {len(tasks)} tasks")
+        check_batch(completions, tasks)
         out: list[Score | None] = [None] * len(completions)
         idx = []
         for i, c in enumerate(completions):
@@ -272,8 +271,7 @@ class JudgeReward(BaseReward):
         return [self.cache[k] for k in keys]
 
     def score_batch(self, completions: Sequence[str], tasks: Sequence[Task]) -> list[Score]:
-        if len(completions) != len(tasks):
-            raise ValueError(f"{len(completions)} completions for {len(tasks)} tasks")
+        check_batch(completions, tasks)
         texts = [c[:MAX_CHARS] if isinstance(c, str) else "" for c in completions]
         rated = self.ratings([t.text for t in tasks], texts)
         return [Score.zero("judge_no_rating") if r is None else Score((r - 1) / 9, {"rating": r}) for r in rated]
