@@ -113,6 +113,18 @@ def test_files_do_not_survive_between_runs(pool):
     assert r.stdout == "False\n"
 
 
+def test_each_run_starts_with_fresh_stdio_and_default_signals(pool):
+    # The fork server builds the children's text stdio once and resets the signals it ignores:
+    # a run must not see what an earlier run read or left unflushed, nor inherit an ignored signal.
+    program = ("import signal, sys\n"
+               "print(sys.stdin.read(2), sys.stdin.seekable(), sys.stdout.seekable(), end=' ')\n"
+               "print(sorted(s.name for s in signal.Signals if signal.getsignal(s) == signal.SIG_IGN))\n"
+               "sys.stdout.write('unflushed')\n")
+    results = pool.run_batch([Program(program, stdin="abcdef", limits=FAST)] * 2 * pool.size)
+    # SIGXFSZ is ignored by every Python at start-up (an oversized write raises instead of killing).
+    assert {r.stdout for r in results} == {"ab True False ['SIGXFSZ']\nunflushed"}, results[0]
+
+
 def test_closing_the_pool_leaves_no_sandbox_process():
     with SandboxPool(workers=2) as p:
         p.run_batch([Program("print(1)", limits=FAST)] * 4)
