@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmgym.env import TextEnv
+from llmgym.env import TextEnv, ToolEnv
 from llmgym.errors import LLMGymError
 
 from .config import TrainConfig
@@ -60,22 +60,43 @@ def per_device_batch(total: int, world: int, what: str) -> int:
 def fit_rl(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: str, callbacks: list,
            on_scores: Any, world: int, resume: str | None, *, extra_callbacks: bool = True) -> Any:
     """GRPO or RLOO on the env's train prompts; returns the trainer after `train()`."""
+    trainer = rl_trainer(cfg, env, model, tokenizer, out, callbacks, on_scores, world)
+    _rich_progress(trainer)
+    trainer.train(resume_from_checkpoint=resume)
+    return trainer
+
+
+def rl_trainer(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: str, callbacks: list,
+               on_scores: Any, world: int, **config: Any) -> Any:
+    """The GRPO or RLOO trainer, not yet trained; `config` adds TRL config fields.
+
+    A `ToolEnv` goes to GRPO's `environment_factory` (see `tool_env`): TRL runs the tool calls, at
+    most `max_turns - 1` per episode so the last turn is left for the answer, and masks tool
+    results from the loss.
+    """
     if cfg.algo == "rloo":
         from trl import RLOOConfig as Config, RLOOTrainer as Trainer
     else:
         from trl import GRPOConfig as Config, GRPOTrainer as Trainer
     funcs, weights = reward_functions(env, on_scores)
+    tools: dict[str, Any] = {}
+    if isinstance(env, ToolEnv):
+        if cfg.algo != "grpo":
+            raise LLMGymError(f"--algo {cfg.algo} cannot train tool envs (only TRL's GRPO runs tools); use --algo grpo")
+        from .tool_env import environment_factory, tool_call_counts, tool_tokenizer
+
+        tokenizer = tool_tokenizer(tokenizer, cfg.policy)
+        funcs, weights = [*funcs, tool_call_counts], [*weights, 0.0]
+        tools = {"environment_factory": environment_factory(env)}
+        config.setdefault("max_tool_calling_iterations", env.max_turns - 1)
     per_device = per_device_batch(cfg.prompts_per_step * cfg.num_generations, world,
                                   "prompts_per_step x num_generations")
     args = Config(**_common_args(cfg, out, per_device=per_device), num_generations=cfg.num_generations,
                   max_completion_length=cfg.max_completion_length, temperature=cfg.temperature, beta=cfg.beta,
-                  reward_weights=weights, use_vllm=cfg.use_vllm, log_completions=False)
-    trainer = Trainer(model=model, reward_funcs=funcs, args=args,
-                      train_dataset=prompt_dataset(env, cfg.train_tasks, cfg.seed),
-                      processing_class=tokenizer, callbacks=callbacks, peft_config=_peft(cfg))
-    _rich_progress(trainer)
-    trainer.train(resume_from_checkpoint=resume)
-    return trainer
+                  reward_weights=weights, use_vllm=cfg.use_vllm, log_completions=False, **config)
+    return Trainer(model=model, reward_funcs=funcs, args=args,
+                   train_dataset=prompt_dataset(env, cfg.train_tasks, cfg.seed),
+                   processing_class=tokenizer, callbacks=callbacks, peft_config=_peft(cfg), **tools)
 
 
 def _sft_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, dataset: Any, out: str, callbacks: list,

@@ -4,6 +4,10 @@ functions with TRL's keyword signature `(prompts, completions, **columns) -> lis
 Each rubric entry becomes its own TRL reward function with the rubric's weight, so TRL's weighted
 sum equals the rubric's value and TRL logs every component (`rewards/correct/mean`, ...).
 Weight-0 entries (metrics) are passed with weight 0: logged, never optimised.
+
+For a `ToolEnv` (trained through `tool_env.environment_factory`) a completion is the whole episode:
+assistant turns with tool calls, tool results, and a final assistant message. As in `ToolEnv.step`,
+the rubric scores that final message, and an episode that ends on a tool call scores 0.
 """
 
 from __future__ import annotations
@@ -11,18 +15,28 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Sequence
 
-from llmgym.env import TextEnv
+from llmgym.env import TextEnv, ToolEnv, parse_tool_call
 from llmgym.types import Task
 
 TASK_COLUMN = "task"
 
 
 def completion_text(completion: Any) -> str:
-    """The text of a TRL completion: a string, or chat messages whose assistant turns are joined."""
+    """The text of a TRL completion: a string, or the last assistant message of chat messages (in a
+    tool episode the earlier ones were tool calls)."""
     if isinstance(completion, str):
         return completion
     parts = [m.get("content") or "" for m in completion if m.get("role") == "assistant"]
-    return "".join(parts) if parts else "".join(str(m.get("content") or "") for m in completion)
+    return str(parts[-1]) if parts else "".join(str(m.get("content") or "") for m in completion)
+
+
+def ends_in_tool_call(completion: Any) -> bool:
+    """Whether a tool episode stopped on a tool call (turn or length limit) instead of an answer:
+    `ToolEnv` scores that 0. A malformed call, which TRL leaves as text, counts as a call too."""
+    if isinstance(completion, str):
+        return parse_tool_call(completion) is not None
+    last = ([m for m in completion if m.get("role") == "assistant"] or [{}])[-1]
+    return bool(last.get("tool_calls")) or parse_tool_call(str(last.get("content") or "")) is not None
 
 
 def task_rows(env: TextEnv, n: int, seed: int) -> list[dict[str, Any]]:
@@ -79,10 +93,12 @@ def reward_functions(env: TextEnv, on_scores: Callable[..., None] | None = None
 
     def score_all(prompts: list, completions: list, columns: dict[str, Any]) -> dict[str, list[float]]:
         texts = [completion_text(c) for c in completions]
-        key = (tuple(texts), tuple(columns[TASK_COLUMN]))
+        unanswered = [isinstance(env, ToolEnv) and ends_in_tool_call(c) for c in completions]
+        key = (tuple(texts), tuple(unanswered), tuple(columns[TASK_COLUMN]))
         if batch.get("key") != key:
             tasks = decode_tasks(columns[TASK_COLUMN])
-            components = {r.name: [s.value for s in r.score_batch(texts, tasks)] for r, _ in entries}
+            components = {r.name: [0.0 if u else s.value for s, u in zip(r.score_batch(texts, tasks), unanswered)]
+                          for r, _ in entries}
             batch.update(key=key, components=components)
             if on_scores is not None:
                 on_scores(prompts, texts, tasks, components, columns.get("trainer_state"))

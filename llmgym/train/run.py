@@ -64,9 +64,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
     env = llmgym.make(cfg.env)
     from llmgym.env import ToolEnv
 
-    if isinstance(env, ToolEnv) and cfg.algo != "sft":
-        # TRL's environment_factory route (tool output masked from the loss) is not wired yet.
-        raise LLMGymError(f"--algo {cfg.algo} does not train tool envs yet; use --algo sft, or the env "
+    if isinstance(env, ToolEnv) and cfg.algo in ("rloo", "bon"):
+        # Only GRPOTrainer runs tools (environment_factory); bon's SFT rounds see single completions.
+        raise LLMGymError(f"--algo {cfg.algo} cannot train tool envs; use --algo grpo (or sft), or the env "
                           "without tools=")
     policy = load_policy(cfg.policy, cfg.seed)
     # Learning-rate defaults follow model size: a from-scratch tiny model needs ~1000x a pretrained one's.
