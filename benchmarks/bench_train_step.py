@@ -19,7 +19,7 @@ from llmgym.train.rundir import RunDir
 from llmgym.train.run import load_policy, train
 
 
-def plain_trl(cfg: TrainConfig, out: str) -> list[float]:
+def plain_trl(cfg: TrainConfig, out: str) -> tuple[list[float], list[float]]:
     """The hand-written baseline: GRPOTrainer with the env's rows and one combined reward."""
     import torch
     from transformers import TrainerCallback
@@ -43,12 +43,14 @@ def plain_trl(cfg: TrainConfig, out: str) -> list[float]:
                       temperature=cfg.temperature, beta=cfg.beta, reward_weights=weights, logging_steps=1,
                       save_strategy="no", report_to="none", use_cpu=not torch.cuda.is_available(),
                       lr_scheduler_type="constant", seed=cfg.seed, disable_tqdm=True,
-                      gradient_checkpointing=cfg.gradient_checkpointing, weight_decay=0.0)
+                      gradient_checkpointing=cfg.gradient_checkpointing, weight_decay=0.0,
+                      bf16=cfg.bf16)  # GRPOConfig defaults to bf16, slow on CPUs without bf16 units
     trainer = GRPOTrainer(model=policy.model, reward_funcs=funcs, args=args,
                           train_dataset=prompt_dataset(env, cfg.train_tasks, cfg.seed),
                           processing_class=policy.tokenizer, callbacks=[Timer()])
     trainer.train()
-    return times
+    lengths = [r["completions/mean_length"] for r in trainer.state.log_history if "completions/mean_length" in r]
+    return times, lengths
 
 
 def main() -> None:
@@ -56,20 +58,29 @@ def main() -> None:
     ap.add_argument("--policy", default="tiny")
     ap.add_argument("--env", default="math")
     ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating runs of each (A B A B ...)")
     a = ap.parse_args()
     base = TrainConfig(env=a.env, policy=a.policy, steps=a.steps, eval_tasks=0, eval_every=0, save_every=0)
     is_tiny = a.policy.startswith("tiny")
     cfg = base.resolved(is_tiny=is_tiny)
-    with tempfile.TemporaryDirectory() as tmp:
-        trl_times = plain_trl(cfg, f"{tmp}/trl")
-        train(TrainConfig(**{**cfg.to_dict(), "out": f"{tmp}/llmgym"}))
-        ours = [r["step_time"] for r in RunDir(f"{tmp}/llmgym").rows() if "reward" in r and "step_time" in r]
-    skip = 1 if a.steps > 2 else 0  # the first step pays one-off warm-up in both
-    t_trl, t_ours = statistics.mean(trl_times[skip:]), statistics.mean(ours[skip:])
+    skip = 1 if a.steps > 2 else 0  # the first step of a run pays one-off warm-up in both
+    trl_times, trl_lengths, ours, our_lengths = [], [], [], []
+    # Alternating, so that a change in machine load between runs hits both sides alike.
+    for r in range(a.rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            times, lengths = plain_trl(cfg, f"{tmp}/trl")
+            trl_times += times[skip:]
+            trl_lengths += lengths
+            train(TrainConfig(**{**cfg.to_dict(), "out": f"{tmp}/llmgym"}))
+            rows = [r for r in RunDir(f"{tmp}/llmgym").rows() if "reward" in r and "step_time" in r]
+            ours += [r["step_time"] for r in rows][skip:]
+            our_lengths += [r["completions/mean_length"] for r in rows]
+    t_trl, t_ours = statistics.median(trl_times), statistics.median(ours)
     print(f"policy {a.policy}, env {a.env}, {cfg.prompts_per_step}x{cfg.num_generations} completions "
-          f"x <= {cfg.max_completion_length} tokens, {a.steps} steps (first skipped)")
-    print(f"plain TRL GRPOTrainer: {t_trl:.3f} s/step")
-    print(f"llmgym train:          {t_ours:.3f} s/step")
+          f"x <= {cfg.max_completion_length} tokens, {a.rounds} x {a.steps} steps each (first of each run skipped)")
+    # Step time follows completion length: compare the two only where the lengths agree.
+    print(f"plain TRL GRPOTrainer: median {t_trl:.3f} s/step, mean completion length {statistics.mean(trl_lengths):.1f}")
+    print(f"llmgym train:          median {t_ours:.3f} s/step, mean completion length {statistics.mean(our_lengths):.1f}")
     print(f"ratio llmgym / TRL:    {t_ours / t_trl:.3f}  (goal <= 1.05)")
 
 
