@@ -1,20 +1,25 @@
 """Over-optimisation on CPU: a tiny policy trained with GRPO against a reward model that was fitted
 to simulated rankings, with the gold labeler watching (Gao et al., 2022, in miniature).
 
-    .venv/bin/python benchmarks/rlhf_overoptimisation.py --out runs/rlhf-overopt [--guard/--no-guard]
+    .venv/bin/python benchmarks/rlhf_overoptimisation.py --out runs/rlhf-overopt --guard watch
+    .venv/bin/python benchmarks/rlhf_overoptimisation.py --out runs/rlhf-overopt      # guard on
 
-Stages (each reused when its output already exists, so a rerun continues):
+Stages (each reused when its output already exists, so the second command above trains only its
+own RL stage, from the same reward model and the same starting policy):
 
 1. `rankings.jsonl`: the simulated writer's samples for `--prompts` joke prompts, ranked by gold.
 2. `rm/`: a reward model (tiny Llama backbone, TRL `RewardTrainer`); prints held-out pairwise
    accuracy, also against the gold labeler.
 3. `sft/`: the tiny policy taught the task's template answers (the "pretrained" starting point).
-4. `rl/`: GRPO against the reward model (`rlhf:reward=reward_model:rm/`; gold is a weight-0
-   metric), probed every `--probe-every` steps by the over-optimisation guard. With `--no-guard`
-   the guard only records (its thresholds are set out of reach) so the whole curve is visible.
+4. `rl-MODE/`: GRPO against the reward model (`rlhf:reward=reward_model:rm/`; gold is a weight-0
+   metric), probed by the over-optimisation guard, whose spec is `--guard` (the syntax of
+   `llmgym train --guard`). `watch:...` only records, so the whole curve is visible, and notes
+   where it would have stopped; `stop:...` stops and keeps `rl-stop/best/`.
 
-It prints proxy, gold and KL per probe, where gold peaked, where (and why) the guard stopped, and
-renders `rl/report.html` (`llmgym report rl/`). Figures, not pass/fail: CPU speed varies.
+It prints proxy, gold and KL per probe, where gold peaked, where (and why) the guard stopped,
+writes that table to `rl-MODE/summary.txt` and renders `rl-MODE/report.html` (what `llmgym report`
+renders). Figures, not pass/fail: CPU speed varies. On a machine shared with other jobs set
+`OMP_NUM_THREADS=1`: two threads that wait on each other under contention run several times slower.
 """
 
 from __future__ import annotations
@@ -34,9 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rm-steps", type=int, default=150)
     ap.add_argument("--sft-steps", type=int, default=300)
     ap.add_argument("--rl-steps", type=int, default=200)
-    ap.add_argument("--probe-every", type=int, default=10)
     ap.add_argument("--lr", type=float, default=5e-4, help="GRPO learning rate")
-    ap.add_argument("--guard", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--temperature", type=float, default=1.0, help="GRPO sampling temperature")
+    ap.add_argument("--max-tokens", type=int, default=112, help="most tokens per sample (training and probes)")
+    ap.add_argument("--guard", default="stop:eval_every=10,patience=3,min_gold_drop=0.03",
+                    help="guard spec, MODE[:KEY=VALUE,...] (llmgym.rlhf.guard.GuardConfig.from_spec)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
@@ -50,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from llmgym.train.config import TrainConfig
     from llmgym.train.run import train
 
+    guard_cfg = GuardConfig.from_spec(args.guard)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -63,64 +71,95 @@ def main(argv: list[str] | None = None) -> int:
         train_reward_model(RMConfig(data=str(data), base="tiny:hidden=64,layers=2,heads=4", out=str(rm_dir),
                                     steps=args.rm_steps, batch_size=16, max_length=128, seed=args.seed))
     rm_metrics = json.loads((rm_dir / "llmgym_rm.json").read_text())["metrics"]
-    print(f"reward model: held-out pairwise accuracy {rm_metrics['heldout_accuracy']:.1%} on "
-          f"{rm_metrics['heldout_pairs']} pairs; against gold {rm_metrics.get('heldout_gold_accuracy', float('nan')):.1%} "
-          f"[{time.perf_counter() - t0:.0f} s]", flush=True)
+    print(f"[{time.perf_counter() - t0:.0f} s] reward model ready", flush=True)
 
     sft = out / "sft"
     if not (sft / "final" / "config.json").is_file():
         train(TrainConfig(env=args.env, policy="tiny", algo="sft", steps=args.sft_steps, out=str(sft),
                           eval_tasks=16, eval_every=0, save_every=args.sft_steps, batch_size=16,
-                          max_completion_length=96, seed=args.seed))
-    print(f"sft done [{time.perf_counter() - t0:.0f} s]", flush=True)
+                          max_completion_length=args.max_tokens, seed=args.seed))
+    print(f"[{time.perf_counter() - t0:.0f} s] starting policy ready", flush=True)
 
-    rl = out / "rl"
+    rl = out / f"rl-{guard_cfg.mode}"
     if (rl / "metrics.jsonl").exists():
         print(f"{rl} exists; delete it to rerun the RL stage")
-        return summarise(rl)
-    env = llmgym.make(f"{args.env},reward=reward_model:{rm_dir}")
-    cfg = TrainConfig(env=f"{args.env},reward=reward_model:{rm_dir}", policy=str(sft), algo="grpo",
-                      steps=args.rl_steps, out=str(rl), learning_rate=args.lr, num_generations=8,
-                      prompts_per_step=2, max_completion_length=96, temperature=1.0, beta=0.0,
-                      save_every=args.rl_steps, eval_every=0, seed=args.seed)
+        return summarise(rl, rm_metrics)
+    reward_env = f"{args.env},reward=reward_model:{rm_dir}"
+    env = llmgym.make(reward_env)
+    cfg = TrainConfig(env=reward_env, policy=str(sft / "final"), algo="grpo", steps=args.rl_steps, out=str(rl),
+                      learning_rate=args.lr, num_generations=8, prompts_per_step=2,
+                      max_completion_length=args.max_tokens, temperature=args.temperature, beta=0.0,
+                      save_every=0, eval_every=0, samples_every=10, seed=args.seed, guard=args.guard)
     from llmgym.policies.hf import HFPolicy
     from llmgym.train.algos import fit_rl
-    from llmgym.train.callbacks import make_callbacks
+    from llmgym.train.callbacks import make_callbacks, sample_logger
     from llmgym.train.rundir import RunDir
 
     run = RunDir(rl)
-    run.write_config({**cfg.to_dict(), "guard": args.guard})
-    policy = HFPolicy(str(sft))
-    guard_cfg = GuardConfig(eval_every=args.probe_every, patience=3, min_gold_drop=0.03)
-    if not args.guard:
-        guard_cfg = GuardConfig(eval_every=args.probe_every, patience=10**9, max_repetition=None, min_distinct_2=None,
-                                max_near_identical=None, max_length_drift=None, max_longest_run=None)
-    guard = guard_for_env(env, rl, policy.model, policy.tokenizer, config=guard_cfg, probe_tasks=16, n=2,
-                          max_tokens=96, seed=args.seed)
+    run.write_config(cfg.to_dict())
+    policy = HFPolicy(str(sft / "final"))
+    guard = guard_for_env(env, rl, policy.model, policy.tokenizer, config=cfg.guard, max_tokens=args.max_tokens,
+                          seed=args.seed)
     callbacks = make_callbacks(run, is_main=True, eval_every=0, evaluate_now=lambda m: {}, say=print, world_size=1)
-    cfg = cfg.resolved(is_tiny=True)
-    fit_rl(cfg, env, policy.model, policy.tokenizer, str(run.checkpoints), callbacks + [guard], None, 1, None)
-    print(f"rl done [{time.perf_counter() - t0:.0f} s]", flush=True)
-    return summarise(rl)
+    on_scores = sample_logger(run, is_main=True, every=cfg.samples_every, weights={r.name: w for r, w in env.rubric.entries})
+    t_rl = time.perf_counter()
+    trainer = fit_rl(cfg, env, policy.model, policy.tokenizer, str(run.checkpoints), callbacks + [guard],
+                     on_scores, 1, None)
+    run.write_summary({"run": str(rl), "env": reward_env, "policy": cfg.policy, "algo": "grpo",
+                       "steps": int(trainer.state.global_step), "wall_seconds": time.perf_counter() - t_rl,
+                       "benchmark_wall_seconds": time.perf_counter() - t0, "reward_model": rm_metrics})
+    print(f"[{time.perf_counter() - t0:.0f} s] rl done ({trainer.state.global_step} steps, "
+          f"{time.perf_counter() - t_rl:.0f} s)", flush=True)
+    return summarise(rl, rm_metrics)
 
 
-def summarise(rl: Path) -> int:
+def summarise(rl: Path, rm_metrics: dict) -> int:
+    """Print (and write to RL/summary.txt) the probes, the gold peak, the guard's verdict."""
+    lines = [f"reward model: held-out pairwise accuracy {rm_metrics['heldout_accuracy']:.1%} on "
+             f"{rm_metrics['heldout_pairs']} pairs (simulated rankings); against gold "
+             f"{rm_metrics.get('heldout_gold_accuracy', float('nan')):.1%} on "
+             f"{rm_metrics.get('heldout_gold_pairs', 0)} pairs"]
     rows = [json.loads(line) for line in (rl / "metrics.jsonl").read_text().splitlines() if line.strip()]
     probes = [r for r in rows if "rlhf/proxy_reward" in r]
-    print(f"{'step':>5} {'proxy':>7} {'gold':>7} {'kl':>8} {'distinct_2':>10} {'near_ident':>10}")
+    lines.append(f"{'step':>5} {'proxy':>7} {'gold':>7} {'kl':>8} {'words':>6} {'distinct_2':>10} {'near_ident':>10}")
     for r in probes:
-        print(f"{r['step']:>5} {r['rlhf/proxy_reward']:>7.3f} {r.get('rlhf/gold_score', float('nan')):>7.3f} "
-              f"{r.get('rlhf/kl', float('nan')):>8.2f} {r.get('degeneracy/distinct_2', float('nan')):>10.3f} "
-              f"{r.get('degeneracy/near_identical', float('nan')):>10.3f}")
+        lines.append(f"{r['step']:>5} {r['rlhf/proxy_reward']:>7.3f} {r.get('rlhf/gold_score', float('nan')):>7.3f} "
+                     f"{r.get('rlhf/kl', float('nan')):>8.2f} {r.get('degeneracy/length', float('nan')):>6.1f} "
+                     f"{r.get('degeneracy/distinct_2', float('nan')):>10.3f} "
+                     f"{r.get('degeneracy/near_identical', float('nan')):>10.3f}")
     if probes:
         peak = max(probes, key=lambda r: r.get("rlhf/gold_score", float("-inf")))
-        print(f"gold peaked at step {peak['step']} ({peak.get('rlhf/gold_score', float('nan')):.3f}); proxy "
-              f"{probes[0]['rlhf/proxy_reward']:.3f} -> {probes[-1]['rlhf/proxy_reward']:.3f}")
+        lines.append(f"gold: {probes[0].get('rlhf/gold_score', float('nan')):.3f} at step 0, peak "
+                     f"{peak.get('rlhf/gold_score', float('nan')):.3f} at step {peak['step']}, "
+                     f"{probes[-1].get('rlhf/gold_score', float('nan')):.3f} at step {probes[-1]['step']}; "
+                     f"proxy {probes[0]['rlhf/proxy_reward']:.3f} -> {peak['rlhf/proxy_reward']:.3f} (peak) -> "
+                     f"{probes[-1]['rlhf/proxy_reward']:.3f}")
     verdict_path = rl / "guard.json"
     if verdict_path.is_file():
         v = json.loads(verdict_path.read_text())
-        print(f"guard: stopped={v['stopped']} at step {v['step']}; best checkpoint step {v['best_step']} "
-              f"-> {v['best_checkpoint']}; reason: {v['reason']}")
+        if v["stopped"]:
+            lines.append(f"guard ({v['mode']}): stopped at step {v['step']}; reason: {v['reason']}")
+        elif v.get("would_stop_step") is not None:
+            lines.append(f"guard ({v['mode']}): would have stopped at step {v['would_stop_step']}; "
+                         f"reason: {v['would_stop_reason']}")
+        else:
+            lines.append(f"guard ({v['mode']}): no stop")
+        lines.append(f"guard: best checkpoint step {v['best_step']} (gold {v['best_gold']}) -> {v['best_checkpoint']}")
+    summary = rl / "summary.json"
+    if summary.is_file():
+        s = json.loads(summary.read_text())
+        lines.append(f"wall: RL stage {s['wall_seconds']:.0f} s for {s['steps']} steps; "
+                     f"this invocation {s['benchmark_wall_seconds']:.0f} s")
+    samples = [json.loads(line) for line in (rl / "samples.jsonl").read_text().splitlines()] \
+        if (rl / "samples.jsonl").is_file() else []
+    for step in sorted({s["step"] for s in samples})[:: max(1, len({s["step"] for s in samples}) // 5)]:
+        first = next(s for s in samples if s["step"] == step)
+        c = first["components"]
+        lines.append(f"sample at step {step} (proxy {c.get('reward_model', float('nan')):.2f}, gold "
+                     f"{c.get('gold', float('nan')):.2f}): {first['completion']!r}")
+    text = "\n".join(lines)
+    print(text)
+    (rl / "summary.txt").write_text(text + "\n")
     try:
         from llmgym.report.run_report import render_run
 

@@ -267,7 +267,13 @@ def guard_verdict(path: Path) -> str | None:
         return None
     if not isinstance(v, dict):
         return None
-    head = f"stopped at step {v.get('step')}: {v.get('reason')}" if v.get("stopped") else "ran to the end (no stop)"
+    if v.get("stopped"):
+        head = f"stopped at step {v.get('step')}: {v.get('reason')}"
+    elif v.get("would_stop_step") is not None:
+        head = (f"watching only (mode {v.get('mode')}), ran to the end; would have stopped at step "
+                f"{v.get('would_stop_step')}: {v.get('would_stop_reason')}")
+    else:
+        head = "ran to the end (no stop)"
     return f"{head}; best checkpoint: step {v.get('best_step')} ({v.get('best_checkpoint')})"
 
 

@@ -20,6 +20,9 @@ into the run's `metrics.jsonl`, saves the policy to `RUN/best/` whenever gold re
 3. **KL budget**: `max_kl` is set and exceeded.
 
 The reason is written to `RUN/guard.json` and as a `guard/stop_reason` row of `metrics.jsonl`.
+Every threshold, the probe size and the mode (`stop`; `watch`: record where it would have
+stopped but never stop; `off`) come from `GuardConfig`, which reads the spec string that
+`llmgym train --guard` and the `guard:` YAML key take, e.g. `stop:patience=3,min_gold_drop=0.05`.
 The decision logic (`GuardState`) is pure and testable on a synthetic stream of figures:
 
 >>> g = GuardState(GuardConfig(patience=2))
@@ -32,20 +35,36 @@ The decision logic (`GuardState`) is pure and testable on a synthetic stream of 
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from llmgym.errors import LLMGymError
 from llmgym.io import atomic_dir, atomic_write_text
+from llmgym.registry import parse_name_options
+
+
+MODES = ("stop", "watch", "off")
 
 
 @dataclass
 class GuardConfig:
-    """Thresholds of the guard (every one configurable; None disables a rule)."""
+    """What the guard probes and the thresholds it stops on (None disables a rule).
 
+    `mode` is `stop` (probe, keep the best policy, stop training when a rule fires), `watch` (probe
+    and keep the best, record where it would have stopped, never stop: the whole curve stays
+    visible) or `off` (no probes). Every field can be set from a spec string, the form `llmgym train
+    --guard` and its YAML key take (see `from_spec`).
+    """
+
+    mode: str = "stop"
     eval_every: int = 10
+    probe_tasks: int = 16
+    samples: int = 2
+    temperature: float = 0.7
     patience: int = 2
     min_gold_drop: float = 0.02
     min_proxy_rise: float = 0.0
@@ -55,6 +74,87 @@ class GuardConfig:
     max_length_drift: float | None = 3.0
     max_longest_run: float | None = 3.0
     max_kl: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise LLMGymError(f"guard mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        for f in fields(self):
+            if f.name == "mode":
+                continue
+            value = getattr(self, f.name)
+            if f.type.startswith("int"):
+                low = 0 if f.name == "eval_every" else 1
+                if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                    raise LLMGymError(f"guard {f.name} must be an integer >= {low}, got {value!r}")
+                continue
+            if value is None and "None" in f.type:
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+                raise LLMGymError(f"guard {f.name} must be a number{' or none' if 'None' in f.type else ''}, "
+                                  f"got {value!r}")
+            if f.name != "min_proxy_rise" and value < 0:
+                raise LLMGymError(f"guard {f.name} must be >= 0, got {value!r}")
+            setattr(self, f.name, float(value))
+        if self.max_length_drift is not None and self.max_length_drift < 1:
+            raise LLMGymError(f"guard max_length_drift must be >= 1 (a ratio), got {self.max_length_drift:g}")
+
+    @classmethod
+    def from_spec(cls, spec: "GuardConfig | str | Mapping[str, Any] | None") -> "GuardConfig":
+        """A config from `MODE[:KEY=VALUE,...]` (or just `KEY=VALUE,...`, mode `stop`), a mapping, or None.
+
+        `none` (or `off`) as a value disables that rule; an unknown key is one clear error.
+
+        >>> c = GuardConfig.from_spec("watch:patience=3,min_gold_drop=0.05,max_kl=80,max_longest_run=none")
+        >>> c.mode, c.patience, c.min_gold_drop, c.max_kl, c.max_longest_run
+        ('watch', 3, 0.05, 80.0, None)
+        >>> GuardConfig.from_spec("patience=4").to_spec()
+        'stop:patience=4'
+        >>> GuardConfig.from_spec("patiense=4")
+        Traceback (most recent call last):
+        ...
+        llmgym.errors.LLMGymError: unknown guard option 'patiense' (did you mean: patience?)
+        """
+        if isinstance(spec, cls):
+            return spec
+        if spec is None or spec is True:
+            return cls()
+        if spec is False:
+            return cls(mode="off")
+        if isinstance(spec, Mapping):
+            options = dict(spec)
+        elif isinstance(spec, str):
+            text = spec.strip()
+            if text and ":" not in text and "=" in text:
+                text = "stop:" + text
+            mode, options = parse_name_options(text)
+            if mode:
+                options.setdefault("mode", mode)
+        else:
+            raise LLMGymError(f"guard must be a spec string like 'stop:patience=3', got {spec!r}")
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in options.items():
+            if key not in known:
+                close = difflib.get_close_matches(key, list(known), n=2)
+                hint = f" (did you mean: {', '.join(close)}?)" if close else f" (known: {', '.join(known)})"
+                raise LLMGymError(f"unknown guard option {key!r}{hint}")
+            if isinstance(value, str) and value.lower() in ("none", "off", "null") and key != "mode":
+                value = None
+            elif isinstance(value, str) and key != "mode":
+                raise LLMGymError(f"guard {key}: cannot read {value!r} as a number")
+            values[key] = value
+        return cls(**values)
+
+    def to_spec(self) -> str:
+        """The shortest spec that `from_spec` reads back into this config."""
+        default = GuardConfig()
+        items = [f"{f.name}={'none' if getattr(self, f.name) is None else _fmt(getattr(self, f.name))}"
+                 for f in fields(self) if f.name != "mode" and getattr(self, f.name) != getattr(default, f.name)]
+        return self.mode + (":" + ",".join(items) if items else "")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @dataclass
@@ -148,16 +248,18 @@ def make_guard(run_dir: str | os.PathLike, probe: Callable[[Any], Mapping[str, A
 
     `probe(model)` returns `{"proxy", "gold" (or None), "kl" (or None), "degeneracy": {...}}`
     (`make_probe` builds one). Rows go to `run_dir/metrics.jsonl`, the best policy to
-    `run_dir/best/`, the verdict to `run_dir/guard.json`.
+    `run_dir/best/`, the verdict to `run_dir/guard.json`. In `watch` mode the first stop decision
+    is recorded (`would_stop_step`, `would_stop_reason`) and training goes on; `off` does nothing.
     """
     Base = _callback_base()
-    cfg = config or GuardConfig()
+    cfg = GuardConfig.from_spec(config)
     run = Path(run_dir)
 
     class OverOptimisationGuard(Base):  # type: ignore[misc, valid-type]
         def __init__(self) -> None:
             self.state = GuardState(cfg)
             self.stopped_at: int | None = None
+            self.would_stop: tuple[int, str | None] | None = None
 
         def _log(self, row: dict[str, Any]) -> None:
             run.mkdir(parents=True, exist_ok=True)
@@ -190,30 +292,39 @@ def make_guard(run_dir: str | os.PathLike, probe: Callable[[Any], Mapping[str, A
 
         def _write(self, *, stopped: bool, step: int) -> None:
             s = self.state
-            data = {"stopped": stopped, "reason": s.reason, "step": step, "best_step": s.best_step,
-                    "best_gold": s.best_gold, "best_checkpoint": str(run / "best") if s.best_step is not None else None,
+            data = {"mode": cfg.mode, "stopped": stopped, "reason": s.reason if stopped else None, "step": step,
+                    "best_step": s.best_step, "best_gold": s.best_gold,
+                    "best_checkpoint": str(run / "best") if s.best_step is not None else None,
+                    "would_stop_step": self.would_stop[0] if self.would_stop else None,
+                    "would_stop_reason": self.would_stop[1] if self.would_stop else None,
                     "config": asdict(cfg), "history": s.history}
             atomic_write_text(run / "guard.json", json.dumps(data, indent=2) + "\n")
 
         def on_train_begin(self, args, state, control, model=None, **kw):
-            if state.global_step == 0 and not self.state.history:
+            if cfg.mode != "off" and state.global_step == 0 and not self.state.history:
                 self.probe_now(0, model)
 
         def on_step_end(self, args, state, control, model=None, **kw):
             step = state.global_step
-            if cfg.eval_every and step % cfg.eval_every == 0:
+            if cfg.mode != "off" and cfg.eval_every and step % cfg.eval_every == 0:
                 decision = self.probe_now(step, model)
-                if decision.stop:
+                if decision.stop and cfg.mode == "stop":
                     control.should_training_stop = True
                     self.stopped_at = step
                     if is_main:
                         self._log({"step": step, "guard/stop_reason": decision.reason,
                                    "guard/best_step": self.state.best_step})
                         self._write(stopped=True, step=step)
+                elif decision.stop and self.would_stop is None:
+                    self.would_stop = (step, decision.reason)
+                    if is_main:
+                        self._log({"step": step, "guard/would_stop_reason": decision.reason,
+                                   "guard/best_step": self.state.best_step})
+                        self._write(stopped=False, step=step)
             return control
 
         def on_train_end(self, args, state, control, **kw):
-            if is_main and self.stopped_at is None:
+            if is_main and cfg.mode != "off" and self.stopped_at is None:
                 self._write(stopped=False, step=state.global_step)
 
     return OverOptimisationGuard()
@@ -273,11 +384,15 @@ def sequence_kl(model: Any, ref_model: Any, tokenizer: Any, prompts: list, texts
 
 
 def guard_for_env(env: Any, run_dir: str | os.PathLike, model: Any, tokenizer: Any, *,
-                  config: GuardConfig | None = None, probe_tasks: int = 16, n: int = 2, max_tokens: int = 48,
+                  config: GuardConfig | str | Mapping[str, Any] | None = None, max_tokens: int = 48,
                   kl_logged_by_trainer: bool = False, seed: int = 0, is_main: bool = True) -> Any:
     """The guard for a run on `env`: the proxy is the rubric's weighted rewards, gold its `gold`
     entry when present (the `rlhf` env keeps one at weight 0 beside a learned reward), the probe
-    set `probe_tasks` eval-split tasks, the KL reference a frozen copy of `model` as it is now.
+    set `config.probe_tasks` eval-split tasks sampled `config.samples` times each (at
+    `config.temperature`), the KL
+    reference a frozen copy of `model` as it is now. `config` is a `GuardConfig` or its spec
+    (`"stop:patience=3,max_kl=80"`, what `llmgym train --guard` takes); `off` gives a callback
+    that does nothing.
 
     This is the one call a trainer needs: `callbacks.append(guard_for_env(env, run, model, tok))`.
     """
@@ -285,15 +400,18 @@ def guard_for_env(env: Any, run_dir: str | os.PathLike, model: Any, tokenizer: A
 
     from llmgym.rubric import Rubric
 
+    config = GuardConfig.from_spec(config)
+    if config.mode == "off":
+        return make_guard(run_dir, lambda m: {}, config=config, tokenizer=tokenizer, is_main=is_main)
     weighted = [(r, w) for r, w in env.rubric.entries if w]
     gold = next((r for r, _ in env.rubric.entries if r.name == "gold"), None)
     proxy = Rubric(weighted) if weighted else env.rubric
     ref = copy.deepcopy(model).eval()
     for p in ref.parameters():
         p.requires_grad_(False)
-    tasks = list(env.tasks("eval", n=probe_tasks, seed=seed))
-    probe = make_probe(tasks, env.system_prompt, proxy, gold, tokenizer=tokenizer, ref_model=ref, n=n,
-                       max_tokens=max_tokens, seed=seed)
+    tasks = list(env.tasks("eval", n=config.probe_tasks, seed=seed))
+    probe = make_probe(tasks, env.system_prompt, proxy, gold, tokenizer=tokenizer, ref_model=ref, n=config.samples,
+                       max_tokens=max_tokens, temperature=config.temperature, seed=seed)
 
     def probe_with_flag(m: Any) -> dict[str, Any]:
         out = probe(m)

@@ -34,14 +34,16 @@ class TrainConfig:
     env: str = _opt("math", "environment, NAME[:k=v,...], e.g. math:level=2")
     policy: str = _opt("smollm2", "policy to train: smollm2, tiny, hf:path=DIR_OR_HUB_ID, or a run directory")
     algo: str = _opt("grpo", "algorithm: grpo, rloo, bon (best-of-n rejection sampling) or sft (reference solutions)")
-    steps: int = _opt(40, "optimizer steps (for bon: sample-and-fine-tune rounds)")
+    steps: int | None = _opt(None, "optimizer steps (for bon: sample-and-fine-tune rounds); default 16, and for "
+                                   "models under 10M parameters 300 with sft, 40 with grpo/rloo, 30 with bon")
     out: str | None = _opt(None, "run directory (default: runs/ENV-ALGO-TIMESTAMP)")
     learning_rate: float | None = _opt(None, "learning rate (default: 2e-6 for pretrained policies with RL, "
                                              "2e-5 for their sft/bon, 5e-4 / 1e-3 for models under 10M parameters)")
     num_generations: int = _opt(8, "completions sampled per prompt (the GRPO group; best-of-n's n)")
     prompts_per_step: int = _opt(2, "prompts per optimizer step (completions per step = this x num_generations)")
     batch_size: int = _opt(8, "sft/bon: sequences per optimizer step")
-    max_completion_length: int = _opt(48, "most tokens per sampled completion")
+    max_completion_length: int | None = _opt(None, "most tokens per sampled completion (default 48; 96 for models "
+                                                   "under 10M parameters, whose tokens are characters)")
     temperature: float = _opt(0.7, "sampling temperature during training")
     beta: float = _opt(0.0, "KL penalty towards the starting policy (0 disables the reference model)")
     lora: bool = _opt(False, "train a LoRA adapter (peft) instead of all weights")
@@ -49,7 +51,8 @@ class TrainConfig:
     lora_alpha: int = _opt(32, "LoRA alpha")
     train_tasks: int = _opt(2000, "tasks drawn from the env's train split for the dataset")
     eval_tasks: int = _opt(64, "held-out tasks (eval split) for accuracy before, during and after")
-    eval_every: int = _opt(20, "steps between held-out evaluations (0: only before and after)")
+    eval_every: int | None = _opt(None, "steps between held-out evaluations (0: only before and after; "
+                                        "default: a quarter of the steps)")
     eval_max_tokens: int | None = _opt(None, "most tokens per held-out answer (default: max_completion_length)")
     save_every: int = _opt(10, "steps between checkpoints (a kill loses at most this many steps)")
     save_total_limit: int = _opt(2, "checkpoints kept on disk")
@@ -58,6 +61,10 @@ class TrainConfig:
     use_vllm: bool = _opt(False, "generate with vLLM inside TRL (GPU machines with vllm installed)")
     bf16: bool = _opt(False, "train in bfloat16 (GPU)")
     gradient_checkpointing: bool = _opt(False, "recompute activations to save memory")
+    guard: str = _opt("stop", "over-optimisation guard of grpo/rloo runs against a learned reward (rlhf env): "
+                              "stop|watch|off[:KEY=VALUE,...], e.g. stop:eval_every=10,patience=3,"
+                              "min_gold_drop=0.05,max_kl=80 (keys: llmgym.rlhf.guard.GuardConfig; "
+                              "VALUE none disables a rule)")
     resume: str | None = _opt(None, "continue the run in this directory from its last checkpoint", cli_only=True)
     config: str | None = _opt(None, "YAML file with any of these options (the command line overrides it)",
                               cli_only=True)
@@ -65,13 +72,18 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise LLMGymError(f"--algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
+        optional = ("steps", "max_completion_length", "eval_every")  # None: filled in by `resolved`
         for name in ("steps", "num_generations", "prompts_per_step", "batch_size", "max_completion_length",
                      "train_tasks", "lora_r", "save_total_limit", "samples_every"):
             value = getattr(self, name)
+            if value is None and name in optional:
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise LLMGymError(f"{name} must be a positive integer, got {value!r}")
         for name in ("eval_tasks", "eval_every", "save_every"):
             value = getattr(self, name)
+            if value is None and name in optional:
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise LLMGymError(f"{name} must be a non-negative integer, got {value!r}")
         if self.algo in ("grpo", "rloo") and self.num_generations < 2:
@@ -80,6 +92,9 @@ class TrainConfig:
             raise LLMGymError(f"temperature must be > 0 for training, got {self.temperature}")
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise LLMGymError(f"learning_rate must be > 0, got {self.learning_rate}")
+        from llmgym.rlhf.guard import GuardConfig
+
+        self.guard = GuardConfig.from_spec(self.guard).to_spec()  # checked now, recorded in one spelling
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> "TrainConfig":
@@ -92,6 +107,11 @@ class TrainConfig:
                 raise LLMGymError(f"unknown training option {key!r}{hint}")
         values = {}
         for key, value in data.items():
+            if key == "guard" and isinstance(value, (Mapping, bool)):
+                # YAML gives `guard: {patience: 3}` as a mapping and an unquoted `guard: off` as False.
+                from llmgym.rlhf.guard import GuardConfig
+
+                value = GuardConfig.from_spec(value).to_spec()
             values[key] = _coerce(known[key], value)
         return cls(**values)
 
@@ -103,8 +123,12 @@ class TrainConfig:
                 lr = 1e-3 if self.algo in ("sft", "bon") else 5e-4
             else:
                 lr = 2e-5 if self.algo in ("sft", "bon") else 2e-6
-        return dataclasses.replace(self, learning_rate=lr,
-                                   eval_max_tokens=self.eval_max_tokens or self.max_completion_length)
+        # A from-scratch tiny model needs many more steps, and its tokens are characters.
+        steps = self.steps or (({"sft": 300, "bon": 30}.get(self.algo, 40)) if is_tiny else 16)
+        length = self.max_completion_length or (96 if is_tiny else 48)
+        eval_every = self.eval_every if self.eval_every is not None else max(1, steps // 4)
+        return dataclasses.replace(self, learning_rate=lr, steps=steps, max_completion_length=length,
+                                   eval_every=eval_every, eval_max_tokens=self.eval_max_tokens or length)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("cli_only")}

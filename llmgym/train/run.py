@@ -123,8 +123,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
         # A learned reward (the rlhf env keeps its gold labeler at weight 0): guard against reward hacking.
         from llmgym.rlhf.guard import guard_for_env
 
-        callbacks.append(guard_for_env(env, run.path, model, tokenizer, kl_logged_by_trainer=cfg.beta > 0,
-                                       max_tokens=cfg.max_completion_length, seed=cfg.seed, is_main=is_main))
+        callbacks.append(guard_for_env(env, run.path, model, tokenizer, config=cfg.guard,
+                                       kl_logged_by_trainer=cfg.beta > 0, max_tokens=cfg.max_completion_length,
+                                       seed=cfg.seed, is_main=is_main))
     weights = {r.name: w for r, w in env.rubric.entries}
     out = str(run.checkpoints)
     if cfg.algo in ("grpo", "rloo"):
