@@ -172,6 +172,19 @@ def test_run_report_without_kl_or_gold_still_renders(browser, tmp_path):
     assert "gold" not in paths["html"].read_text().lower()
 
 
+def test_proxy_against_gold_pairs_the_probe_proxy_with_the_probe_gold(tmp_path):
+    from llmgym.report.run_report import RunData, proxy_gold_figure
+
+    run = make_run(tmp_path / "run")
+    for step in range(1, 31):  # TRL's per-step gold of the training samples sorts before the probe's
+        run.log_metrics({"step": step, "rewards/gold/mean": 0.9})
+    for step in range(5, 31, 5):  # probes whose gold peaks at step 15 (the last row of a step wins)
+        run.log_metrics({"step": step, "rlhf/proxy_reward": step / 30, "rlhf/gold_score": 0.5 - abs(step - 15) / 100})
+    axes = proxy_gold_figure(RunData(run.path)).axes[0]
+    assert axes.get_ylabel() == "rlhf/gold_score"
+    assert sorted(t.get_text() for t in axes.texts) == ["step 15", "step 30", "step 5"]  # first, gold peak, last
+
+
 def test_run_report_survives_a_torn_metrics_line(tmp_path):
     run = make_run(tmp_path / "run")
     with open(run.metrics, "a") as f:

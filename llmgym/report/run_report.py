@@ -62,7 +62,8 @@ def moving_average(values: Sequence[float], window: int) -> list[float]:
     return out
 
 
-PROXY_KEY = "rlhf/proxy_reward"  # written by llmgym.rlhf.guard's probes, with rlhf/gold_score
+PROXY_KEY = "rlhf/proxy_reward"  # written by llmgym.rlhf.guard's probes, with GOLD_PROBE_KEY
+GOLD_PROBE_KEY = "rlhf/gold_score"
 
 
 def proxy_key(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -222,16 +223,21 @@ def proxy_gold_figure(data: RunData) -> Any | None:
     if not golds:
         return None
     key = proxy_key(data.rows)
+    # The probe's proxy pairs with the probe's gold: same samples, same steps.
+    gold_key = GOLD_PROBE_KEY if key == PROXY_KEY and GOLD_PROBE_KEY in golds else golds[0]
     proxy = dict(series(data.rows, key))
-    gold = dict(series(data.rows, golds[0]))
+    gold = dict(series(data.rows, gold_key))
     steps = sorted(set(proxy) & set(gold))
     if len(steps) < 2:
         return None
     fig = new_figure(5.0, 3.4)
     ax = fig.subplots()
     ax.plot([proxy[s] for s in steps], [gold[s] for s in steps], marker=".", linewidth=0.8)
+    peak = max(steps, key=lambda s: gold[s])
+    for s in sorted({steps[0], peak, steps[-1]}):
+        ax.annotate(f"step {s:g}", (proxy[s], gold[s]), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xlabel(f"proxy reward ({key})")
-    ax.set_ylabel(golds[0])
+    ax.set_ylabel(gold_key)
     ax.set_title("gold score against proxy reward", fontsize=10)
     return fig
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -89,7 +90,7 @@ class GuardConfig:
                 continue
             if value is None and "None" in f.type:
                 continue
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
                 raise LLMGymError(f"guard {f.name} must be a number{' or none' if 'None' in f.type else ''}, "
                                   f"got {value!r}")
             if f.name != "min_proxy_rise" and value < 0:

@@ -34,8 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, default=5, help="samples per prompt")
     p.add_argument("--policy", default=None, help="policy to sample from (default: the simulated writer)")
     p.add_argument("--noise", type=float, default=0.0, help="Gumbel noise on gold scores (a noisier labeler)")
-    p.add_argument("--confusion", type=float, default=0.0,
-                   help="share of the simulated writer's swapped keywords taken from other topics (0-1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="rankings JSONL file to append to")
     p = sub.add_parser("check", help="validate a rankings file and count its pairs")
@@ -64,14 +62,11 @@ def run(args: argparse.Namespace) -> int:
     if args.rm_command == "simulate":
         import llmgym
 
-        if not 0 <= args.confusion <= 1:
-            raise LLMGymError(f"--confusion must be in [0, 1], got {args.confusion}")
-
         from .simulate import simulate_rankings
 
         policy = llmgym.make_policy(args.policy) if args.policy else None
         records = simulate_rankings(llmgym.make(args.env), args.prompts, args.k, seed=args.seed, policy=policy,
-                                    noise=args.noise, confusion=args.confusion)
+                                    noise=args.noise)
         rk.append(args.out, records)
         print(f"appended {len(records)} rankings to {args.out}")
         return 0

@@ -3,10 +3,7 @@
 - `simulated_completions(task, k, rng)`: K candidates of mixed quality for an `rlhf` task, made by
   mutating the task's template answer (keywords swapped for random words, words repeated back to
   back, text cut short or padded, the form broken) plus outright degenerate texts ("the the the",
-  keyword lists). It stands in for a policy's samples when no policy is given. With
-  `confusion > 0` that share of swapped keywords comes from *other* tasks' topics (a joke about
-  pelicans that talks of espresso): such a text differs from a good one only against its prompt, so
-  a reward model must read the prompt to rank it.
+  keyword lists). It stands in for a policy's samples when no policy is given.
 - `gold_ranking(task, completions)`: the ranking the gold labeler (`llmgym.rewards.rlhf.GoldReward`)
   gives; equal gold scores form a tie group. `noise > 0` adds Gumbel noise to the scores before
   sorting (a Bradley-Terry labeler with temperature `noise`), to mimic a less consistent person.
@@ -39,10 +36,8 @@ def _common_words() -> list[str]:
     return sorted(w for w in known_words() if 3 <= len(w) <= 8 and w.isalpha())
 
 
-def _mutate(text: str, spec: dict[str, Any], rng: random.Random, vocab: Sequence[str],
-            distractors: Sequence[str] = (), confusion: float = 0.0) -> str:
+def _mutate(text: str, spec: dict[str, Any], rng: random.Random, vocab: Sequence[str]) -> str:
     keywords = set(spec.get("keywords", ()))
-    others = [w for w in distractors if w not in keywords]
     lines = text.split("\n")
     out_lines = []
     p_swap = rng.choice((0.0, 0.0, 0.3, 0.7, 1.0))
@@ -53,8 +48,7 @@ def _mutate(text: str, spec: dict[str, Any], rng: random.Random, vocab: Sequence
         for tok in line.split(" "):
             core = tok.strip(".,!?").lower()
             if core in keywords and rng.random() < p_swap:
-                off_topic = confusion > 0 and others and rng.random() < confusion
-                tok = tok.replace(tok.strip(".,!?"), rng.choice(others if off_topic else vocab))
+                tok = tok.replace(tok.strip(".,!?"), rng.choice(vocab))
             elif rng.random() < p_junk:
                 tok = rng.choice(vocab) + "".join(rng.choice("bcdfgkxz") for _ in range(rng.randint(1, 3)))
             toks.append(tok)
@@ -86,10 +80,8 @@ def _degenerate(spec: dict[str, Any], rng: random.Random, vocab: Sequence[str]) 
     return f"{word.capitalize()}! " * rng.randint(3, 12)
 
 
-def simulated_completions(task: Any, k: int, rng: random.Random, *, distractors: Sequence[str] = (),
-                          confusion: float = 0.0) -> list[str]:
-    """K candidates of mixed quality for an `rlhf` task (see module docstring); `distractors` are
-    other topics' words, which replace a `confusion` share of the swapped keywords."""
+def simulated_completions(task: Any, k: int, rng: random.Random) -> list[str]:
+    """K candidates of mixed quality for an `rlhf` task (see module docstring)."""
     spec = dict(task.answer) if isinstance(task.answer, dict) else {}
     base = task.meta.get("solution") or ""
     vocab = _common_words()
@@ -98,7 +90,7 @@ def simulated_completions(task: Any, k: int, rng: random.Random, *, distractors:
         if not base or rng.random() < 0.2:
             out.append(_degenerate(spec, rng, vocab))
         else:
-            out.append(_mutate(base, spec, rng, vocab, distractors, confusion))
+            out.append(_mutate(base, spec, rng, vocab))
     return out
 
 
@@ -127,18 +119,15 @@ def _first(group: Any) -> int:
 
 
 def simulate_rankings(env: Any, n_prompts: int, k: int = 5, *, seed: int = 0, split: str = "train",
-                      policy: Any = None, params: Any = None, noise: float = 0.0,
-                      confusion: float = 0.0) -> list[dict[str, Any]]:
-    """Ranked records for `n_prompts` tasks of `env`, samples from `policy` (or the simulated writer,
-    whose off-topic swaps draw from the other tasks' keywords when `confusion > 0`)."""
+                      policy: Any = None, params: Any = None, noise: float = 0.0) -> list[dict[str, Any]]:
+    """Ranked records for `n_prompts` tasks of `env`, samples from `policy` (or the simulated writer)."""
     rng = random.Random(f"simulate/{seed}")
     tasks = list(env.tasks(split, n=n_prompts, seed=seed))
     if policy is not None:
         samples = [[c.text for c in row] for row in
                    policy.generate([t.messages(env.system_prompt) for t in tasks], n=k, params=params)]
     else:
-        topics = sorted({str(w) for t in tasks if isinstance(t.answer, dict) for w in t.answer.get("keywords", ())})
-        samples = [simulated_completions(t, k, rng, distractors=topics, confusion=confusion) for t in tasks]
+        samples = [simulated_completions(t, k, rng) for t in tasks]
     ranker = "gold" if noise == 0 else f"gold:noise={noise:g}"
     # The record keeps the task's own messages (no system prompt): that is what the reward model
     # sees when it scores a (task, completion) during RL, so training and scoring inputs match.
