@@ -128,3 +128,69 @@ def test_callback_stops_the_trainer_keeps_the_best_checkpoint_and_writes_the_rea
 
     report = render_run(tmp_path)["markdown"].read_text()
     assert f"stopped at step 70: {verdict['reason']}" in report and "best checkpoint: step 40" in report
+
+
+def _drive(guard, model, steps, stream, start=0):
+    """Feed a guard the probes of `steps` as a trainer would; returns the step it stopped at."""
+    import torch
+
+    control = Control()
+    for step in steps:
+        with torch.no_grad():
+            model.model.embed_tokens.weight[0, 0] = float(step)
+        if step == start:  # a fresh run probes here; a resumed one takes up guard.json
+            guard.on_train_begin(None, State(start), control, model=model)
+        else:
+            guard.on_step_end(None, State(step), control, model=model)
+        if control.should_training_stop:
+            return step
+    return None
+
+
+@pytest.mark.parametrize("killed_after, resumed_at", [(50, 50), (60, 40), (30, 30)])
+def test_a_resumed_guard_takes_up_its_memory_and_stops_where_an_uninterrupted_one_does(tmp_path, killed_after,
+                                                                                      resumed_at):
+    """Kill the run after the probe of `killed_after`, resume from a checkpoint at `resumed_at`: the
+    guard replays its probes up to the checkpoint (best gold, the streak of diverging probes, the
+    first probe's length) instead of starting blind, so it still stops at 70 with the best at 40."""
+    from transformers import AutoModelForCausalLM
+
+    tok = build_tokenizer()
+    model = build_model(tok, hidden=16, layers=1, heads=2)
+    stream = dict(gao_curve(range(0, 200, 10)))
+
+    def probe(m):
+        return stream[int(m.model.embed_tokens.weight[0, 0].item())]
+
+    cfg = GuardConfig(eval_every=10, patience=2)
+    assert _drive(make_guard(tmp_path, probe, config=cfg, tokenizer=tok), model, range(0, killed_after + 1, 10),
+                  stream) is None
+    # What the trainer's --resume does to the run directory: rows after the checkpoint are cut.
+    rows = [r for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines()) if r["step"] <= resumed_at]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    guard = make_guard(tmp_path, probe, config=cfg, tokenizer=tok)
+    assert _drive(guard, model, range(resumed_at, 200, 10), stream, start=resumed_at) == 70
+    assert [h["step"] for h in guard.state.history] == list(range(0, 80, 10))  # no probe twice, none lost
+    verdict = json.loads((tmp_path / "guard.json").read_text())
+    assert verdict["stopped"] and verdict["best_step"] == 40 and verdict["step"] == 70
+    assert verdict["first_length"] == CLEAN["length"]
+    best = AutoModelForCausalLM.from_pretrained(tmp_path / "best")
+    assert best.model.embed_tokens.weight[0, 0].item() == 40.0
+    assert json.loads((tmp_path / "best" / "llmgym_guard.json").read_text())["step"] == 40
+    probes = [r["step"] for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines())
+              if "rlhf/proxy_reward" in r]
+    assert probes == list(range(0, 80, 10))
+
+
+def test_resuming_without_a_guard_file_starts_a_fresh_memory(tmp_path):
+    tok = build_tokenizer()
+    model = build_model(tok, hidden=16, layers=1, heads=2)
+    stream = dict(gao_curve(range(0, 200, 10)))
+    guard = make_guard(tmp_path, lambda m: stream[int(m.model.embed_tokens.weight[0, 0].item())],
+                       config=GuardConfig(eval_every=10, patience=2), tokenizer=tok)
+    # No probe at the resumed step itself (the trainer probes at step ends); the first is at 60,
+    # which becomes the best seen, so the fall after it must again exceed min_gold_drop for two
+    # probes (80 and 90) instead of stopping at 70.
+    assert _drive(guard, model, range(50, 200, 10), stream, start=50) == 90
+    assert json.loads((tmp_path / "guard.json").read_text())["best_step"] == 60

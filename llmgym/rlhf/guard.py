@@ -20,6 +20,9 @@ into the run's `metrics.jsonl`, saves the policy to `RUN/best/` whenever gold re
 3. **KL budget**: `max_kl` is set and exceeded.
 
 The reason is written to `RUN/guard.json` and as a `guard/stop_reason` row of `metrics.jsonl`.
+`guard.json` is rewritten after every probe; a run resumed with `--resume` replays its probes up
+to the checkpoint's step, so the best gold, the streak of diverging probes and the first probe's
+length survive a killed process (`RUN/best/llmgym_guard.json` names the step `best/` holds).
 Every threshold, the probe size and the mode (`stop`; `watch`: record where it would have
 stopped but never stop; `off`) come from `GuardConfig`, which reads the spec string that
 `llmgym train --guard` and the `guard:` YAML key take, e.g. `stop:patience=3,min_gold_drop=0.05`.
@@ -49,6 +52,7 @@ from llmgym.registry import parse_name_options
 
 
 MODES = ("stop", "watch", "off")
+BEST_MARKER = "llmgym_guard.json"  # in RUN/best/: the step, gold and proxy of the probe that saved it
 
 
 @dataclass
@@ -288,7 +292,9 @@ def make_guard(run_dir: str | os.PathLike, probe: Callable[[Any], Mapping[str, A
                 self._log(row)
                 if decision.best:
                     save_model_atomic(model, tokenizer, run / "best")
-                    self._write(stopped=False, step=step)
+                    atomic_write_text(run / "best" / BEST_MARKER, json.dumps(
+                        {"step": step, "gold": figures.get("gold"), "proxy": figures.get("proxy")}) + "\n")
+                self._write(stopped=False, step=step)  # every probe, so a killed run leaves its memory
             return decision
 
         def _write(self, *, stopped: bool, step: int) -> None:
@@ -298,11 +304,39 @@ def make_guard(run_dir: str | os.PathLike, probe: Callable[[Any], Mapping[str, A
                     "best_checkpoint": str(run / "best") if s.best_step is not None else None,
                     "would_stop_step": self.would_stop[0] if self.would_stop else None,
                     "would_stop_reason": self.would_stop[1] if self.would_stop else None,
-                    "config": asdict(cfg), "history": s.history}
+                    "first_length": s.first_length, "config": asdict(cfg), "history": s.history}
             atomic_write_text(run / "guard.json", json.dumps(data, indent=2) + "\n")
 
+        def resume(self, step: int) -> None:
+            """Take up the guard's memory as it stood at `step` (a resumed run's checkpoint): the probes
+            of `guard.json` up to that step are replayed; later ones belong to steps the run redoes. A
+            `best/` saved after `step` stays (its gold was measured) and the state points at it."""
+            try:
+                saved = json.loads((run / "guard.json").read_text())
+            except (OSError, ValueError):
+                return
+            self.state = GuardState(cfg, first_length=saved.get("first_length"))
+            for row in saved.get("history", []):
+                if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+                    self.state.update(row["step"], {k: v for k, v in row.items() if k != "step"})
+            self.state.reason = None
+            if saved.get("would_stop_step") is not None and saved["would_stop_step"] <= step:
+                self.would_stop = (saved["would_stop_step"], saved.get("would_stop_reason"))
+            try:
+                best = json.loads((run / "best" / BEST_MARKER).read_text())
+            except (OSError, ValueError):
+                return
+            if isinstance(best.get("step"), int) and best["step"] > step:
+                s = self.state
+                s.best_step, s.best_gold, s.proxy_at_best, s.diverging = (
+                    best["step"], best.get("gold"), best.get("proxy"), 0)
+
         def on_train_begin(self, args, state, control, model=None, **kw):
-            if cfg.mode != "off" and state.global_step == 0 and not self.state.history:
+            if cfg.mode == "off":
+                return
+            if state.global_step > 0 and not self.state.history:
+                self.resume(state.global_step)
+            elif state.global_step == 0 and not self.state.history:
                 self.probe_now(0, model)
 
         def on_step_end(self, args, state, control, model=None, **kw):
