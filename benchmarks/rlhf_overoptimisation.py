@@ -4,17 +4,26 @@ to simulated rankings, with the gold labeler watching (Gao et al., 2022, in mini
     .venv/bin/python benchmarks/rlhf_overoptimisation.py --out runs/rlhf-overopt --guard watch
     .venv/bin/python benchmarks/rlhf_overoptimisation.py --out runs/rlhf-overopt      # guard on
 
-Stages (each reused when its output already exists, so the second command above trains only its
-own RL stage, from the same reward model and the same starting policy):
+Stages, in InstructGPT's order (each reused when its output already exists, so the second command
+above trains only its own RL stage, from the same reward model and the same starting policy):
 
-1. `rankings.jsonl`: the simulated writer's samples for `--prompts` joke prompts, ranked by gold.
-2. `rm/`: a reward model (tiny Llama backbone, TRL `RewardTrainer`); prints held-out pairwise
+1. `sft/final/`: the tiny policy taught template answers (the "pretrained" starting point) with
+   TRL's `SFTTrainer`. Each train prompt has one reference answer per task stream, so the data
+   joins `--sft-seeds` streams (other keywords, other templates for the same prompt): with one
+   answer per prompt a small model memorises which answer goes with which audience and never
+   learns that the keywords follow the subject (gold stays near 0 on held-out prompts).
+2. `rankings.jsonl`: `--k` samples per train prompt ranked by the gold labeler; `--rankings policy`
+   ranks the starting policy's own samples (at `--temperature`), `writer` the simulated writer's
+   (mutated template answers, degenerate texts), `both` both.
+3. `rm/`: a reward model (`--rm-base`, by default a 2-layer tiny Llama reading `--rm-max-length`
+   characters: prompt and completion) fitted with TRL's `RewardTrainer`; prints held-out pairwise
    accuracy, also against the gold labeler.
-3. `sft/`: the tiny policy taught the task's template answers (the "pretrained" starting point).
 4. `rl-MODE/`: GRPO against the reward model (`rlhf:reward=reward_model:rm/`; gold is a weight-0
    metric), probed by the over-optimisation guard, whose spec is `--guard` (the syntax of
    `llmgym train --guard`). `watch:...` only records, so the whole curve is visible, and notes
-   where it would have stopped; `stop:...` stops and keeps `rl-stop/best/`.
+   where it would have stopped; `stop:...` stops and keeps `rl-stop/best/`. With `--control` the
+   RL stage optimises the gold labeler itself (`rl-control-MODE/`): how fast gold can rise at all
+   with these RL settings, the yardstick for the reward-model run.
 
 It prints proxy, gold and KL per probe, where gold peaked, where (and why) the guard stopped,
 writes that table to `rl-MODE/summary.txt` and renders `rl-MODE/report.html` (what `llmgym report`
@@ -25,6 +34,7 @@ renders). Figures, not pass/fail: CPU speed varies. On a machine shared with oth
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -36,14 +46,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="runs/rlhf-overopt")
     ap.add_argument("--env", default="rlhf:family=joke")
     ap.add_argument("--prompts", type=int, default=300, help="ranked prompts for the reward model")
+    ap.add_argument("--k", type=int, default=5, help="samples ranked per prompt")
+    ap.add_argument("--rankings", choices=("policy", "writer", "both"), default="policy",
+                    help="whose samples are ranked: the starting policy's (as in InstructGPT), the simulated "
+                         "writer's (mutated template answers, degenerate texts) or both")
+    ap.add_argument("--rm-base", default="tiny:hidden=64,layers=2,heads=4")
+    ap.add_argument("--rm-max-length", type=int, default=256, help="tokens (characters) the reward model reads")
     ap.add_argument("--rm-steps", type=int, default=150)
-    ap.add_argument("--sft-steps", type=int, default=300)
-    ap.add_argument("--rl-steps", type=int, default=200)
-    ap.add_argument("--lr", type=float, default=5e-4, help="GRPO learning rate")
-    ap.add_argument("--temperature", type=float, default=1.0, help="GRPO sampling temperature")
+    ap.add_argument("--sft-steps", type=int, default=600)
+    ap.add_argument("--sft-seeds", type=int, default=8, help="reference answers per train prompt for SFT")
+    ap.add_argument("--rl-steps", type=int, default=150)
+    ap.add_argument("--prompts-per-step", type=int, default=2, help="GRPO prompts per step (8 samples each)")
+    ap.add_argument("--lr", type=float, default=5e-5, help="GRPO learning rate")
+    ap.add_argument("--temperature", type=float, default=1.2,
+                    help="sampling temperature of GRPO and of the guard's probes (unless --guard names one)")
     ap.add_argument("--max-tokens", type=int, default=112, help="most tokens per sample (training and probes)")
-    ap.add_argument("--guard", default="stop:eval_every=10,patience=3,min_gold_drop=0.03",
-                    help="guard spec, MODE[:KEY=VALUE,...] (llmgym.rlhf.guard.GuardConfig.from_spec)")
+    ap.add_argument("--guard", default="stop:patience=3,min_gold_drop=0.03",
+                    help="guard spec, MODE[:KEY=VALUE,...] (llmgym.rlhf.guard.GuardConfig.from_spec); keys it "
+                         "leaves out take the benchmark's eval_every=10, probe_tasks=32 and --temperature")
+    ap.add_argument("--control", action="store_true",
+                    help="the control: RL against the gold labeler itself (no reward model) -> rl-control-MODE/")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
@@ -55,41 +77,60 @@ def main(argv: list[str] | None = None) -> int:
     from llmgym.rlhf.reward_model import RMConfig, train_reward_model
     from llmgym.rlhf.simulate import simulate_rankings
     from llmgym.train.config import TrainConfig
-    from llmgym.train.run import train
 
-    guard_cfg = GuardConfig.from_spec(args.guard)
+    defaults = {"eval_every": 10, "probe_tasks": 32, "temperature": args.temperature}
+    guard_cfg = dataclasses.replace(GuardConfig.from_spec(args.guard),
+                                    **{k: v for k, v in defaults.items() if f"{k}=" not in args.guard})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    stages: dict[str, float] = {}  # wall seconds of the stages this invocation ran
     torch.manual_seed(args.seed)
+
+    # The order of InstructGPT: a supervised starting policy, rankings of *its* samples, a reward
+    # model of those rankings, then RL from the starting policy against the reward model.
+    sft = out / "sft"
+    if not (sft / "final" / "config.json").is_file():
+        t = time.perf_counter()
+        fit_sft_policy(llmgym.make(args.env), sft, args.sft_steps, args.sft_seeds, args.seed)
+        stages["sft"] = time.perf_counter() - t
+    print(f"[{time.perf_counter() - t0:.0f} s] starting policy ready", flush=True)
 
     data = out / "rankings.jsonl"
     if not data.is_file():
-        rk.append(data, simulate_rankings(llmgym.make(args.env), args.prompts, 5, seed=args.seed))
+        t = time.perf_counter()
+        records = []
+        if args.rankings in ("policy", "both"):
+            from llmgym.policies.hf import HFPolicy
+            from llmgym.types import SamplingParams
+
+            records += simulate_rankings(llmgym.make(args.env), args.prompts, args.k, seed=args.seed,
+                                         policy=HFPolicy(str(sft / "final"), batch_size=64),
+                                         params=SamplingParams(temperature=args.temperature,
+                                                               max_tokens=args.max_tokens, seed=args.seed))
+        if args.rankings in ("writer", "both"):
+            records += simulate_rankings(llmgym.make(args.env), args.prompts, args.k, seed=args.seed + 1)
+        rk.append(data, records)
+        stages["rankings"] = time.perf_counter() - t
     rm_dir = out / "rm"
     if not (rm_dir / "llmgym_rm.json").is_file():
-        train_reward_model(RMConfig(data=str(data), base="tiny:hidden=64,layers=2,heads=4", out=str(rm_dir),
-                                    steps=args.rm_steps, batch_size=16, max_length=128, seed=args.seed))
+        t = time.perf_counter()
+        train_reward_model(RMConfig(data=str(data), base=args.rm_base, out=str(rm_dir), steps=args.rm_steps,
+                                    batch_size=16, max_length=args.rm_max_length, seed=args.seed))
+        stages["reward_model"] = time.perf_counter() - t
     rm_metrics = json.loads((rm_dir / "llmgym_rm.json").read_text())["metrics"]
     print(f"[{time.perf_counter() - t0:.0f} s] reward model ready", flush=True)
 
-    sft = out / "sft"
-    if not (sft / "final" / "config.json").is_file():
-        train(TrainConfig(env=args.env, policy="tiny", algo="sft", steps=args.sft_steps, out=str(sft),
-                          eval_tasks=16, eval_every=0, save_every=args.sft_steps, batch_size=16,
-                          max_completion_length=args.max_tokens, seed=args.seed))
-    print(f"[{time.perf_counter() - t0:.0f} s] starting policy ready", flush=True)
-
-    rl = out / f"rl-{guard_cfg.mode}"
+    rl = out / (f"rl-control-{guard_cfg.mode}" if args.control else f"rl-{guard_cfg.mode}")
     if (rl / "metrics.jsonl").exists():
         print(f"{rl} exists; delete it to rerun the RL stage")
         return summarise(rl, rm_metrics)
-    reward_env = f"{args.env},reward=reward_model:{rm_dir}"
+    reward_env = f"{args.env},reward=gold" if args.control else f"{args.env},reward=reward_model:{rm_dir}"
     env = llmgym.make(reward_env)
     cfg = TrainConfig(env=reward_env, policy=str(sft / "final"), algo="grpo", steps=args.rl_steps, out=str(rl),
-                      learning_rate=args.lr, num_generations=8, prompts_per_step=2,
+                      learning_rate=args.lr, num_generations=8, prompts_per_step=args.prompts_per_step,
                       max_completion_length=args.max_tokens, temperature=args.temperature, beta=0.0,
-                      save_every=0, eval_every=0, samples_every=10, seed=args.seed, guard=args.guard)
+                      save_every=0, eval_every=0, samples_every=10, seed=args.seed, guard=guard_cfg.to_spec())
     from llmgym.policies.hf import HFPolicy
     from llmgym.train.algos import fit_rl
     from llmgym.train.callbacks import make_callbacks, sample_logger
@@ -105,12 +146,38 @@ def main(argv: list[str] | None = None) -> int:
     t_rl = time.perf_counter()
     trainer = fit_rl(cfg, env, policy.model, policy.tokenizer, str(run.checkpoints), callbacks + [guard],
                      on_scores, 1, None)
+    stages["rl"] = time.perf_counter() - t_rl
     run.write_summary({"run": str(rl), "env": reward_env, "policy": cfg.policy, "algo": "grpo",
-                       "steps": int(trainer.state.global_step), "wall_seconds": time.perf_counter() - t_rl,
-                       "benchmark_wall_seconds": time.perf_counter() - t0, "reward_model": rm_metrics})
+                       "steps": int(trainer.state.global_step), "wall_seconds": stages["rl"],
+                       "benchmark_wall_seconds": time.perf_counter() - t0,
+                       "benchmark_cpu_seconds": time.process_time() - cpu0, "stage_wall_seconds": stages,
+                       "torch_threads": torch.get_num_threads(), "reward_model": rm_metrics})
     print(f"[{time.perf_counter() - t0:.0f} s] rl done ({trainer.state.global_step} steps, "
           f"{time.perf_counter() - t_rl:.0f} s)", flush=True)
     return summarise(rl, rm_metrics)
+
+
+def fit_sft_policy(env, out: Path, steps: int, seeds: int, seed: int) -> None:
+    """SFT of a fresh `tiny` policy on `seeds` reference answers per train prompt -> OUT/final/."""
+    import torch
+    from datasets import concatenate_datasets
+    from trl import SFTConfig, SFTTrainer
+
+    from llmgym.train.data import reference_dataset
+    from llmgym.train.run import load_policy
+    from llmgym.train.rundir import RunDir
+
+    data = concatenate_datasets([reference_dataset(env, 100_000, s) for s in range(seed, seed + seeds)])
+    policy = load_policy("tiny", seed)
+    args = SFTConfig(output_dir=str(out / "trainer"), max_steps=steps, learning_rate=1e-3, per_device_train_batch_size=16,
+                     lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, save_strategy="no",
+                     logging_steps=max(1, steps // 10), report_to="none", use_cpu=not torch.cuda.is_available(),
+                     bf16=False, gradient_checkpointing=False, completion_only_loss=True, packing=False, max_length=None,
+                     disable_tqdm=True, dataloader_num_workers=0, seed=seed, data_seed=seed)
+    trainer = SFTTrainer(model=policy.model, args=args, train_dataset=data.shuffle(seed=seed),
+                         processing_class=policy.tokenizer)
+    trainer.train()
+    RunDir(out).save_model(out / "final", trainer.model, policy.tokenizer)
 
 
 def summarise(rl: Path, rm_metrics: dict) -> int:
@@ -148,8 +215,10 @@ def summarise(rl: Path, rm_metrics: dict) -> int:
     summary = rl / "summary.json"
     if summary.is_file():
         s = json.loads(summary.read_text())
-        lines.append(f"wall: RL stage {s['wall_seconds']:.0f} s for {s['steps']} steps; "
-                     f"this invocation {s['benchmark_wall_seconds']:.0f} s")
+        stage_text = ", ".join(f"{k} {v:.0f} s" for k, v in s.get("stage_wall_seconds", {}).items())
+        lines.append(f"wall: RL stage {s['wall_seconds']:.0f} s for {s['steps']} steps; this invocation "
+                     f"{s['benchmark_wall_seconds']:.0f} s ({stage_text}), {s.get('benchmark_cpu_seconds', 0):.0f} "
+                     f"CPU s on {s.get('torch_threads')} torch thread(s)")
     samples = [json.loads(line) for line in (rl / "samples.jsonl").read_text().splitlines()] \
         if (rl / "samples.jsonl").is_file() else []
     for step in sorted({s["step"] for s in samples})[:: max(1, len({s["step"] for s in samples}) // 5)]:
