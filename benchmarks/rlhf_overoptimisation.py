@@ -15,8 +15,9 @@ above trains only its own RL stage, from the same reward model and the same star
 2. `rankings.jsonl`: `--k` samples per train prompt ranked by the gold labeler; `--rankings policy`
    ranks the starting policy's own samples (at `--temperature`), `writer` the simulated writer's
    (mutated template answers, degenerate texts), `both` both.
-3. `rm/`: a reward model (`--rm-base`, by default a 2-layer tiny Llama reading `--rm-max-length`
-   characters: prompt and completion) fitted with TRL's `RewardTrainer`; prints held-out pairwise
+3. `rm/`: a reward model (`--rm-base`, by default a 2-layer tiny Llama reading the last
+   `--rm-max-length` characters of prompt + completion: 128 holds the completion and little of the
+   prompt) fitted with TRL's `RewardTrainer`; prints held-out pairwise
    accuracy, also against the gold labeler.
 4. `rl-MODE/`: GRPO against the reward model (`rlhf:reward=reward_model:rm/`; gold is a weight-0
    metric), probed by the over-optimisation guard, whose spec is `--guard` (the syntax of
@@ -47,21 +48,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--env", default="rlhf:family=joke")
     ap.add_argument("--prompts", type=int, default=300, help="ranked prompts for the reward model")
     ap.add_argument("--k", type=int, default=5, help="samples ranked per prompt")
-    ap.add_argument("--rankings", choices=("policy", "writer", "both"), default="policy",
+    ap.add_argument("--rankings", choices=("policy", "writer", "both"), default="writer",
                     help="whose samples are ranked: the starting policy's (as in InstructGPT), the simulated "
                          "writer's (mutated template answers, degenerate texts) or both")
     ap.add_argument("--rm-base", default="tiny:hidden=64,layers=2,heads=4")
-    ap.add_argument("--rm-max-length", type=int, default=256, help="tokens (characters) the reward model reads")
+    ap.add_argument("--rm-max-length", type=int, default=128, help="tokens (characters) the reward model reads")
     ap.add_argument("--rm-steps", type=int, default=150)
     ap.add_argument("--sft-steps", type=int, default=600)
     ap.add_argument("--sft-seeds", type=int, default=8, help="reference answers per train prompt for SFT")
+    ap.add_argument("--sft-mix", type=float, default=0.0,
+                    help="share of SFT answers taken from the simulated writer (mixed quality) instead of templates")
     ap.add_argument("--rl-steps", type=int, default=150)
     ap.add_argument("--prompts-per-step", type=int, default=2, help="GRPO prompts per step (8 samples each)")
+    ap.add_argument("--beta", type=float, default=0.0, help="GRPO KL penalty to the starting policy")
     ap.add_argument("--lr", type=float, default=5e-5, help="GRPO learning rate")
     ap.add_argument("--temperature", type=float, default=1.2,
                     help="sampling temperature of GRPO and of the guard's probes (unless --guard names one)")
     ap.add_argument("--max-tokens", type=int, default=112, help="most tokens per sample (training and probes)")
-    ap.add_argument("--guard", default="stop:patience=3,min_gold_drop=0.03",
+    ap.add_argument("--guard", default="stop",
                     help="guard spec, MODE[:KEY=VALUE,...] (llmgym.rlhf.guard.GuardConfig.from_spec); keys it "
                          "leaves out take the benchmark's eval_every=10, probe_tasks=32 and --temperature")
     ap.add_argument("--control", action="store_true",
@@ -92,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     sft = out / "sft"
     if not (sft / "final" / "config.json").is_file():
         t = time.perf_counter()
-        fit_sft_policy(llmgym.make(args.env), sft, args.sft_steps, args.sft_seeds, args.seed)
+        fit_sft_policy(llmgym.make(args.env), sft, args.sft_steps, args.sft_seeds, args.seed, args.sft_mix)
         stages["sft"] = time.perf_counter() - t
     print(f"[{time.perf_counter() - t0:.0f} s] starting policy ready", flush=True)
 
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                                          params=SamplingParams(temperature=args.temperature,
                                                                max_tokens=args.max_tokens, seed=args.seed))
         if args.rankings in ("writer", "both"):
-            records += simulate_rankings(llmgym.make(args.env), args.prompts, args.k, seed=args.seed + 1)
+            records += simulate_rankings(llmgym.make(args.env), args.prompts, args.k, seed=args.seed)
         rk.append(data, records)
         stages["rankings"] = time.perf_counter() - t
     rm_dir = out / "rm"
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     env = llmgym.make(reward_env)
     cfg = TrainConfig(env=reward_env, policy=str(sft / "final"), algo="grpo", steps=args.rl_steps, out=str(rl),
                       learning_rate=args.lr, num_generations=8, prompts_per_step=args.prompts_per_step,
-                      max_completion_length=args.max_tokens, temperature=args.temperature, beta=0.0,
+                      max_completion_length=args.max_tokens, temperature=args.temperature, beta=args.beta,
                       save_every=0, eval_every=0, samples_every=10, seed=args.seed, guard=guard_cfg.to_spec())
     from llmgym.policies.hf import HFPolicy
     from llmgym.train.algos import fit_rl
@@ -140,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     run.write_config(cfg.to_dict())
     policy = HFPolicy(str(sft / "final"))
     guard = guard_for_env(env, rl, policy.model, policy.tokenizer, config=cfg.guard, max_tokens=args.max_tokens,
-                          seed=args.seed)
+                          kl_logged_by_trainer=args.beta > 0, seed=args.seed)
     callbacks = make_callbacks(run, is_main=True, eval_every=0, evaluate_now=lambda m: {}, say=print, world_size=1)
     on_scores = sample_logger(run, is_main=True, every=cfg.samples_every, weights={r.name: w for r, w in env.rubric.entries})
     t_rl = time.perf_counter()
@@ -157,17 +161,33 @@ def main(argv: list[str] | None = None) -> int:
     return summarise(rl, rm_metrics)
 
 
-def fit_sft_policy(env, out: Path, steps: int, seeds: int, seed: int) -> None:
-    """SFT of a fresh `tiny` policy on `seeds` reference answers per train prompt -> OUT/final/."""
+def fit_sft_policy(env, out: Path, steps: int, seeds: int, seed: int, mix: float = 0.0) -> None:
+    """SFT of a fresh `tiny` policy on `seeds` answers per train prompt -> OUT/final/. A `mix` share
+    of the answers are the simulated writer's (stutters, junk words, swapped keywords, degenerate
+    texts) instead of the template's: the starting policy then writes a mixture of good and bad
+    answers, like a model pretrained on text of mixed quality, and RL has a good mode to find."""
+    import random
+
     import torch
-    from datasets import concatenate_datasets
+    from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from llmgym.train.data import reference_dataset
+    from llmgym.rlhf.simulate import simulated_completions
     from llmgym.train.run import load_policy
     from llmgym.train.rundir import RunDir
 
-    data = concatenate_datasets([reference_dataset(env, 100_000, s) for s in range(seed, seed + seeds)])
+    rng = random.Random(f"sft-mix/{seed}")
+    rows = []
+    for s in range(seed, seed + seeds):
+        for task in env.tasks("train", n=100_000, seed=s):
+            answer = env.reference(task)
+            if not answer:
+                continue
+            if mix and rng.random() < mix:
+                answer = simulated_completions(task, 1, rng)[0]
+            rows.append({"prompt": task.messages(env.system_prompt),
+                         "completion": [{"role": "assistant", "content": answer}]})
+    data = Dataset.from_list(rows)
     policy = load_policy("tiny", seed)
     args = SFTConfig(output_dir=str(out / "trainer"), max_steps=steps, learning_rate=1e-3, per_device_train_batch_size=16,
                      lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, save_strategy="no",

@@ -198,3 +198,16 @@ def test_bench_summary_is_plain_json_with_schema(bench_dir):
     assert [(r["env"], r["policy"]) for r in summary["results"]] == [("famadd", "sum"), ("famadd", "odd")]
     odd = summary["results"][1]
     assert 0 < odd["format_failure_rate"] < 1 and set(odd["by_family"]) == {"even", "odd"}
+
+
+def test_run_report_lists_the_guard_probes_and_says_when_there_was_no_evaluation(tmp_path):
+    from llmgym.report.run_report import render_run
+
+    run = RunDir(tmp_path / "run")  # a benchmark-style RL run: guard probes, no held-out evaluation
+    run.write_config({"env": "rlhf", "policy": "tiny", "algo": "grpo", "steps": 20})
+    for step in (0, 10, 20):
+        run.log_metrics({"step": step, "rlhf/proxy_reward": 0.5 + step / 100, "rlhf/gold_score": 0.6 - step / 100,
+                         "rlhf/kl": step / 5, "degeneracy/length": 20.0, "degeneracy/distinct_2": 0.9})
+    md = render_run(run.path)["markdown"].read_text()
+    assert "No held-out evaluation in this run" in md
+    assert "| 10 | 0.600 | 0.500 | 2.00 | 20.0 | 0.900 |" in md and "| 20 | 0.700 | 0.400 | 4.00 |" in md

@@ -30,7 +30,7 @@ def test_the_benchmark_runs_every_stage_and_reuses_them(tmp_path):
     assert len(records) == 12 and all(len(r["completions"]) == 3 and r["ranker"] == "gold" for r in records)
     assert (out / "sft" / "final" / "config.json").is_file()
     meta = json.loads((out / "rm" / "llmgym_rm.json").read_text())
-    assert meta["max_length"] == 256 and "heldout_pairs" in meta["metrics"]
+    assert meta["max_length"] == 128 and "heldout_pairs" in meta["metrics"]
     rl = out / "rl-watch"
     probes = [r for r in map(json.loads, (rl / "metrics.jsonl").read_text().splitlines()) if "rlhf/proxy_reward" in r]
     assert [p["step"] for p in probes] == [0, 1, 2]

@@ -217,6 +217,20 @@ def curves_figure(data: RunData) -> Any:
     return fig
 
 
+PROBE_HEADERS = ["step", "proxy", "gold", "KL (nats/sample)", "words", "distinct-2"]
+
+
+def probe_rows(data: RunData) -> list[list[str]]:
+    """One row per guard probe (`rlhf/proxy_reward` rows of metrics.jsonl)."""
+    def fmt(v: Any, spec: str) -> str:
+        return format(v, spec) if isinstance(v, (int, float)) and not isinstance(v, bool) else "—"
+
+    return [[fmt(r.get("step"), "g"), fmt(r.get(PROXY_KEY), ".3f"), fmt(r.get(GOLD_PROBE_KEY), ".3f"),
+             fmt(r.get("rlhf/kl"), ".2f"), fmt(r.get("degeneracy/length"), ".1f"),
+             fmt(r.get("degeneracy/distinct_2"), ".3f")]
+            for r in data.rows if PROXY_KEY in r]
+
+
 def proxy_gold_figure(data: RunData) -> Any | None:
     """Gold score against proxy reward at the steps where both were logged (reward hacking shows as a bend)."""
     golds = gold_keys(data.rows)
@@ -294,10 +308,15 @@ def render_run(path: str | Path) -> dict[str, Path]:
     ba_headers = ["held-out", "before", "after", "change"]
     ba = before_after_rows(before, after)
 
-    md = [f"# {title}", "", facts, "", "## Before and after (held-out eval split, greedy)", "", md_table(ba_headers, ba), ""]
+    no_eval = "No held-out evaluation in this run (eval_every = 0)."
+    ba_md = md_table(ba_headers, ba) if before or after else no_eval
+    md = [f"# {title}", "", facts, "", "## Before and after (held-out eval split, greedy)", "", ba_md, ""]
     verdict = guard_verdict(data.path)
     if verdict:
         md += ["## Over-optimisation guard", "", verdict, ""]
+    probes = probe_rows(data)
+    if probes:
+        md += ["## Guard probes (held-out prompts, sampled)", "", md_table(PROBE_HEADERS, probes), ""]
     rows = curve_rows(data)
     if rows:
         md += ["## Held-out evaluations", "", md_table(CURVE_HEADERS, rows), ""]
@@ -306,13 +325,16 @@ def render_run(path: str | Path) -> dict[str, Path]:
 
     parts = [f"<h1>{html.escape(title)}</h1>", f"<p class=\"muted\">{html.escape(facts)}</p>",
              "<h2>Before and after</h2><p class=\"muted\">Held-out eval split, greedy decoding.</p>",
-             html_table(ba_headers, ba), "<h2>Curves</h2>",
+             html_table(ba_headers, ba) if before or after else f"<p>{html.escape(no_eval)}</p>", "<h2>Curves</h2>",
              png_img(curves_figure(data), "training reward, held-out accuracy, response length and KL against step")]
     if verdict:
         parts[2:2] = [f"<h2>Over-optimisation guard</h2><p>{html.escape(verdict)}</p>"]
     pg = proxy_gold_figure(data)
     if pg is not None:
         parts += ["<h2>Proxy reward against gold score</h2>", png_img(pg, "gold score against proxy reward")]
+    if probes:
+        parts += ["<h2>Guard probes</h2><p class=\"muted\">Held-out prompts, sampled at the guard's temperature.</p>",
+                  html_table(PROBE_HEADERS, probes)]
     if rows:
         parts += ["<h2>Held-out evaluations</h2>", html_table(CURVE_HEADERS, rows)]
     blocks = sample_blocks(data)
