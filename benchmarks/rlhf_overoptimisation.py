@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--guard", default="stop",
                     help="guard spec, MODE[:KEY=VALUE,...] (llmgym.rlhf.guard.GuardConfig.from_spec); keys it "
                          "leaves out take the benchmark's eval_every=10, probe_tasks=32 and --temperature")
+    ap.add_argument("--bon", type=int, default=0, metavar="N",
+                    help="also measure best-of-n against the reward model (n = 1, 2, 4, ... N) on the held-out "
+                         "prompts -> bon.json: gold and proxy of the reward model's pick against KL = log n - (n-1)/n")
     ap.add_argument("--control", action="store_true",
                     help="the control: RL against the gold labeler itself (no reward model) -> rl-control-MODE/")
     ap.add_argument("--seed", type=int, default=0)
@@ -124,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         stages["reward_model"] = time.perf_counter() - t
     rm_metrics = json.loads((rm_dir / "llmgym_rm.json").read_text())["metrics"]
     print(f"[{time.perf_counter() - t0:.0f} s] reward model ready", flush=True)
+
+    if args.bon:
+        best_of_n_curve(llmgym.make(f"{args.env},reward=reward_model:{rm_dir}"), sft / "final", out / "bon.json",
+                        args.bon, args.temperature, args.max_tokens, guard_cfg.probe_tasks, args.seed)
+        return 0
 
     rl = out / (f"rl-control-{guard_cfg.mode}" if args.control else f"rl-{guard_cfg.mode}")
     if (rl / "metrics.jsonl").exists():
@@ -198,6 +206,69 @@ def fit_sft_policy(env, out: Path, steps: int, seeds: int, seed: int, mix: float
                          processing_class=policy.tokenizer)
     trainer.train()
     RunDir(out).save_model(out / "final", trainer.model, policy.tokenizer)
+
+
+def best_of_n_curve(env, policy_dir: Path, dest: Path, n_max: int, temperature: float, max_tokens: int,
+                    n_prompts: int, seed: int) -> dict:
+    """Best-of-n against the reward model, the other half of Gao et al.'s figure 1: draw `n_max`
+    samples per held-out prompt, and for n = 1, 2, 4, ... report the expected gold and proxy of the
+    sample the reward model ranks first among n drawn without replacement (exact over all n-subsets:
+    the i-th lowest of N is the top of C(i-1, n-1) of the C(N, n) subsets). KL(best-of-n || policy)
+    = log n - (n-1)/n nats."""
+    import math
+    import random
+
+    from llmgym.io import atomic_write_text
+    from llmgym.policies.hf import HFPolicy
+    from llmgym.types import SamplingParams
+
+    tasks = list(env.tasks("eval", n=n_prompts, seed=seed))
+    policy = HFPolicy(str(policy_dir), batch_size=64)
+    rows = policy.generate([t.messages(env.system_prompt) for t in tasks], n=n_max,
+                           params=SamplingParams(temperature=temperature, max_tokens=max_tokens, seed=seed))
+    proxy_r = next(r for r, w in env.rubric.entries if w)
+    gold_r = next(r for r, _ in env.rubric.entries if r.name == "gold")
+    ns = [n for n in (2 ** k for k in range(16)) if n <= n_max]
+    per_prompt = []  # per prompt: {n: (expected gold, expected proxy) of the reward model's pick}
+    for task, row in zip(tasks, rows):
+        texts = [c.text for c in row]
+        proxy = [s.value for s in proxy_r.score_batch(texts, [task] * len(texts))]
+        gold = [s.value for s in gold_r.score_batch(texts, [task] * len(texts))]
+        order = sorted(range(len(texts)), key=lambda i: proxy[i])
+        picks = {}
+        for n in ns:
+            weights = [math.comb(rank - 1, n - 1) / math.comb(len(texts), n) for rank in range(1, len(texts) + 1)]
+            picks[n] = (sum(w * gold[i] for w, i in zip(weights, order)), sum(w * proxy[i] for w, i in zip(weights, order)))
+        per_prompt.append(picks)
+    rng = random.Random(seed)
+    boots = [[rng.randrange(len(per_prompt)) for _ in per_prompt] for _ in range(2000)]
+
+    def gain_interval(n: int) -> list[float]:
+        """95% bootstrap interval (over prompts) of gold(best of n) - gold(one sample)."""
+        diffs = sorted(sum(per_prompt[i][n][0] - per_prompt[i][1][0] for i in b) / len(b) for b in boots)
+        return [diffs[int(0.025 * len(diffs))], diffs[int(0.975 * len(diffs)) - 1]]
+
+    curve = [{"n": n, "kl": math.log(n) - (n - 1) / n,
+              "gold": sum(p[n][0] for p in per_prompt) / len(per_prompt),
+              "proxy": sum(p[n][1] for p in per_prompt) / len(per_prompt),
+              "gold_gain_ci95": gain_interval(n)} for n in ns]
+    peak = max(curve, key=lambda r: r["gold"])
+    last = curve[-1]
+    fall = sorted(sum(per_prompt[i][last["n"]][0] - per_prompt[i][peak["n"]][0] for i in b) / len(b) for b in boots)
+    result = {"prompts": len(tasks), "samples_per_prompt": n_max, "temperature": temperature, "curve": curve,
+              "peak_n": peak["n"], "fall_from_peak": last["gold"] - peak["gold"],
+              "fall_from_peak_ci95": [fall[int(0.025 * len(fall))], fall[int(0.975 * len(fall)) - 1]]}
+    atomic_write_text(dest, json.dumps(result, indent=2) + "\n")
+    print(f"best-of-n against the reward model ({len(tasks)} held-out prompts, {n_max} samples each):")
+    print(f"{'n':>5} {'KL':>6} {'proxy':>7} {'gold':>7}  gold - gold(n=1), 95% interval")
+    for r in curve:
+        lo, hi = r["gold_gain_ci95"]
+        print(f"{r['n']:>5} {r['kl']:>6.2f} {r['proxy']:>7.3f} {r['gold']:>7.3f}  {r['gold'] - curve[0]['gold']:+.3f} "
+              f"[{lo:+.3f}, {hi:+.3f}]")
+    lo, hi = result["fall_from_peak_ci95"]
+    print(f"gold peaks at n = {peak['n']} (KL {peak['kl']:.2f}); n = {last['n']} is {result['fall_from_peak']:+.3f} "
+          f"[{lo:+.3f}, {hi:+.3f}] from the peak")
+    return result
 
 
 def summarise(rl: Path, rm_metrics: dict) -> int:
