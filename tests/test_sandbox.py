@@ -7,6 +7,7 @@ The first test proves that code runs as an unprivileged uid without capabilities
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -123,6 +124,22 @@ def test_each_run_starts_with_fresh_stdio_and_default_signals(pool):
     results = pool.run_batch([Program(program, stdin="abcdef", limits=FAST)] * 2 * pool.size)
     # SIGXFSZ is ignored by every Python at start-up (an oversized write raises instead of killing).
     assert {r.stdout for r in results} == {"ab True False ['SIGXFSZ']\nunflushed"}, results[0]
+
+
+def test_signals_ignored_where_the_pool_was_started_are_not_passed_on():
+    # `nohup` ignores SIGHUP; a background job of a non-interactive shell (`cmd &` in a CI script)
+    # starts with SIGINT and SIGQUIT ignored. The fork server inherits that; its children must not.
+    program = "import signal\nprint(sorted(s.name for s in signal.Signals if signal.getsignal(s) == signal.SIG_IGN))"
+    saved = {s: signal.getsignal(s) for s in (signal.SIGQUIT, signal.SIGHUP, signal.SIGTTOU)}
+    try:
+        for s in saved:
+            signal.signal(s, signal.SIG_IGN)
+        with SandboxPool(workers=1) as p:
+            result = p.run(program, limits=FAST)
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    assert result.stdout == "['SIGXFSZ']\n", result
 
 
 def test_closing_the_pool_leaves_no_sandbox_process():

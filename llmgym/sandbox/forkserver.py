@@ -44,6 +44,7 @@ MAX_FD = 1 << 20  # above any RLIMIT_NOFILE we could have been given
 # module's enum wrappers cost ~0.15 ms on their first use in every forked child.
 IGNORED_SIGNALS = tuple(int(s) for s in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
                                          signal.SIGUSR1, signal.SIGUSR2))
+_RESET_SIGNALS = IGNORED_SIGNALS  # what a child resets to SIG_DFL; main() adds inherited ignores
 _STDIO = None  # the children's sys.stdin/stdout/stderr, built once by _warm_up()
 # In bubblewrap's pid namespace we are pid 2 (its reaper is pid 1) and not root. Anything else is
 # the explicit unsandboxed opt-in, where the namespace-wide clean-up below must never run.
@@ -139,7 +140,7 @@ def _child(code, stdin_fd, out_w, err_w, limits, workdir):
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         os.closerange(3, MAX_FD)  # one close_range(2) call, whatever is open
-        for sig in IGNORED_SIGNALS:
+        for sig in _RESET_SIGNALS:
             _signal.signal(sig, _signal.SIG_DFL)
         os.chdir(workdir)
         cpu = max(1, int(limits["cpu_seconds"] + 0.999))
@@ -343,7 +344,25 @@ def _run(request, counter):
             "duration": duration, "leftovers": leftovers, "clean": clean}
 
 
+def _inherited_ignores() -> tuple[int, ...]:
+    """Signals already ignored when the server starts: `nohup` ignores SIGHUP, and a background job
+    of a non-interactive shell starts with SIGINT and SIGQUIT ignored. Children get those back at
+    their defaults too. SIGXFSZ stays ignored, as in every Python process."""
+    out = []
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGXFSZ):
+            continue
+        try:
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                out.append(int(sig))
+        except (OSError, ValueError):
+            continue
+    return tuple(out)
+
+
 def main():
+    global _RESET_SIGNALS
+    _RESET_SIGNALS = tuple(sorted(set(IGNORED_SIGNALS) | set(_inherited_ignores())))
     os.dup2(0, REQ_FD)
     os.dup2(1, RESP_FD)
     devnull = os.open("/dev/null", os.O_RDWR)
