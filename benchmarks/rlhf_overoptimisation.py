@@ -176,11 +176,11 @@ def fit_sft_policy(env, out: Path, steps: int, seeds: int, seed: int, mix: float
     answers, like a model pretrained on text of mixed quality, and RL has a good mode to find."""
     import random
 
-    import torch
     from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
 
     from llmgym.rlhf.simulate import simulated_completions
+    from llmgym.train.algos import sft_trainer
+    from llmgym.train.config import TrainConfig
     from llmgym.train.run import load_policy
     from llmgym.train.rundir import RunDir
 
@@ -197,13 +197,10 @@ def fit_sft_policy(env, out: Path, steps: int, seeds: int, seed: int, mix: float
                          "completion": [{"role": "assistant", "content": answer}]})
     data = Dataset.from_list(rows)
     policy = load_policy("tiny", seed)
-    args = SFTConfig(output_dir=str(out / "trainer"), max_steps=steps, learning_rate=1e-3, per_device_train_batch_size=16,
-                     lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, save_strategy="no",
-                     logging_steps=max(1, steps // 10), report_to="none", use_cpu=not torch.cuda.is_available(),
-                     bf16=False, gradient_checkpointing=False, completion_only_loss=True, packing=False, max_length=None,
-                     disable_tqdm=True, dataloader_num_workers=0, seed=seed, data_seed=seed)
-    trainer = SFTTrainer(model=policy.model, args=args, train_dataset=data.shuffle(seed=seed),
-                         processing_class=policy.tokenizer)
+    cfg = TrainConfig(env=env.name, policy="tiny", algo="sft", steps=steps, out=str(out), learning_rate=1e-3,
+                      batch_size=16, save_every=0, seed=seed)
+    trainer = sft_trainer(cfg, policy.model, policy.tokenizer, data.shuffle(seed=seed), str(out / "trainer"), [], 1,
+                          steps=steps, with_peft=False)
     trainer.train()
     RunDir(out).save_model(out / "final", trainer.model, policy.tokenizer)
 
@@ -229,35 +226,34 @@ def best_of_n_curve(env, policy_dir: Path, dest: Path, n_max: int, temperature: 
     proxy_r = next(r for r, w in env.rubric.entries if w)
     gold_r = next(r for r, _ in env.rubric.entries if r.name == "gold")
     ns = [n for n in (2 ** k for k in range(16)) if n <= n_max]
+    # weights[n][r]: the chance that the r-th lowest of n_max samples tops a random n-subset.
+    weights = {n: [math.comb(r, n - 1) / math.comb(n_max, n) for r in range(n_max)] for n in ns}
     per_prompt = []  # per prompt: {n: (expected gold, expected proxy) of the reward model's pick}
     for task, row in zip(tasks, rows):
         texts = [c.text for c in row]
         proxy = [s.value for s in proxy_r.score_batch(texts, [task] * len(texts))]
         gold = [s.value for s in gold_r.score_batch(texts, [task] * len(texts))]
         order = sorted(range(len(texts)), key=lambda i: proxy[i])
-        picks = {}
-        for n in ns:
-            weights = [math.comb(rank - 1, n - 1) / math.comb(len(texts), n) for rank in range(1, len(texts) + 1)]
-            picks[n] = (sum(w * gold[i] for w, i in zip(weights, order)), sum(w * proxy[i] for w, i in zip(weights, order)))
-        per_prompt.append(picks)
+        per_prompt.append({n: (sum(w * gold[i] for w, i in zip(weights[n], order)),
+                               sum(w * proxy[i] for w, i in zip(weights[n], order))) for n in ns})
     rng = random.Random(seed)
     boots = [[rng.randrange(len(per_prompt)) for _ in per_prompt] for _ in range(2000)]
 
-    def gain_interval(n: int) -> list[float]:
-        """95% bootstrap interval (over prompts) of gold(best of n) - gold(one sample)."""
-        diffs = sorted(sum(per_prompt[i][n][0] - per_prompt[i][1][0] for i in b) / len(b) for b in boots)
-        return [diffs[int(0.025 * len(diffs))], diffs[int(0.975 * len(diffs)) - 1]]
+    def gold_change(a: int, b: int) -> tuple[float, list[float]]:
+        """Mean gold(best of a) - gold(best of b) and its 95% bootstrap interval over prompts."""
+        diffs = [p[a][0] - p[b][0] for p in per_prompt]
+        means = sorted(sum(diffs[i] for i in b_) / len(b_) for b_ in boots)
+        return sum(diffs) / len(diffs), [means[int(0.025 * len(means))], means[int(0.975 * len(means)) - 1]]
 
     curve = [{"n": n, "kl": math.log(n) - (n - 1) / n,
               "gold": sum(p[n][0] for p in per_prompt) / len(per_prompt),
               "proxy": sum(p[n][1] for p in per_prompt) / len(per_prompt),
-              "gold_gain_ci95": gain_interval(n)} for n in ns]
+              "gold_gain_ci95": gold_change(n, 1)[1]} for n in ns]
     peak = max(curve, key=lambda r: r["gold"])
     last = curve[-1]
-    fall = sorted(sum(per_prompt[i][last["n"]][0] - per_prompt[i][peak["n"]][0] for i in b) / len(b) for b in boots)
+    fall, fall_ci = gold_change(last["n"], peak["n"])
     result = {"prompts": len(tasks), "samples_per_prompt": n_max, "temperature": temperature, "curve": curve,
-              "peak_n": peak["n"], "fall_from_peak": last["gold"] - peak["gold"],
-              "fall_from_peak_ci95": [fall[int(0.025 * len(fall))], fall[int(0.975 * len(fall)) - 1]]}
+              "peak_n": peak["n"], "fall_from_peak": fall, "fall_from_peak_ci95": fall_ci}
     atomic_write_text(dest, json.dumps(result, indent=2) + "\n")
     print(f"best-of-n against the reward model ({len(tasks)} held-out prompts, {n_max} samples each):")
     print(f"{'n':>5} {'KL':>6} {'proxy':>7} {'gold':>7}  gold - gold(n=1), 95% interval")

@@ -99,7 +99,7 @@ def rl_trainer(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: 
                    processing_class=tokenizer, callbacks=callbacks, peft_config=_peft(cfg), **tools)
 
 
-def _sft_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, dataset: Any, out: str, callbacks: list,
+def sft_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, dataset: Any, out: str, callbacks: list,
                  world: int, *, steps: int, with_peft: bool = True) -> Any:
     from trl import SFTConfig, SFTTrainer
 
@@ -118,6 +118,6 @@ def fit_sft(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: str
             world: int, resume: str | None) -> Any:
     """Supervised fine-tuning on the env's reference solutions."""
     dataset = reference_dataset(env, cfg.train_tasks, cfg.seed)
-    trainer = _sft_trainer(cfg, model, tokenizer, dataset, out, callbacks, world, steps=cfg.steps)
+    trainer = sft_trainer(cfg, model, tokenizer, dataset, out, callbacks, world, steps=cfg.steps)
     trainer.train(resume_from_checkpoint=resume)
     return trainer

@@ -67,7 +67,7 @@ def fit_bon(cfg: TrainConfig, env: TextEnv, policy: Any, model: Any, tokenizer: 
 
     from llmgym.policies.hf import HFPolicy
 
-    from .algos import _sft_trainer
+    from .algos import sft_trainer
 
     if checkpoint:
         model = HFPolicy(checkpoint).model
@@ -83,8 +83,8 @@ def fit_bon(cfg: TrainConfig, env: TextEnv, policy: Any, model: Any, tokenizer: 
         if rows:
             steps = max(1, math.ceil(len(rows) / cfg.batch_size))
             with tempfile.TemporaryDirectory() as scratch:
-                trainer = _sft_trainer(cfg, model, tokenizer, Dataset.from_list(rows), scratch, [], world,
-                                       steps=steps, with_peft=cfg.lora and r == 0)
+                trainer = sft_trainer(cfg, model, tokenizer, Dataset.from_list(rows), scratch, [], world,
+                                      steps=steps, with_peft=cfg.lora and r == 0)
                 trainer.args.save_strategy = "no"
                 result = trainer.train()
                 model = trainer.model
