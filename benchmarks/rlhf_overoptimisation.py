@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sft-seeds", type=int, default=8, help="reference answers per train prompt for SFT")
     ap.add_argument("--sft-mix", type=float, default=0.0,
                     help="share of SFT answers taken from the simulated writer (mixed quality) instead of templates")
-    ap.add_argument("--rl-steps", type=int, default=150)
-    ap.add_argument("--prompts-per-step", type=int, default=2, help="GRPO prompts per step (8 samples each)")
+    ap.add_argument("--rl-steps", type=int, default=40)
+    ap.add_argument("--prompts-per-step", type=int, default=32, help="GRPO prompts per step (8 samples each)")
     ap.add_argument("--beta", type=float, default=0.0, help="GRPO KL penalty to the starting policy")
     ap.add_argument("--lr", type=float, default=5e-5, help="GRPO learning rate")
     ap.add_argument("--temperature", type=float, default=1.2,
@@ -67,10 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", type=int, default=112, help="most tokens per sample (training and probes)")
     ap.add_argument("--guard", default="stop",
                     help="guard spec, MODE[:KEY=VALUE,...] (llmgym.rlhf.guard.GuardConfig.from_spec); keys it "
-                         "leaves out take the benchmark's eval_every=10, probe_tasks=32 and --temperature")
+                         "leaves out take the benchmark's eval_every=2, probe_tasks=59, samples=6 and --temperature")
     ap.add_argument("--bon", type=int, default=0, metavar="N",
                     help="also measure best-of-n against the reward model (n = 1, 2, 4, ... N) on the held-out "
                          "prompts -> bon.json: gold and proxy of the reward model's pick against KL = log n - (n-1)/n")
+    ap.add_argument("--verify", type=int, default=0, metavar="N",
+                    help="after the RL stage (or on an existing one): N samples per held-out prompt from the starting "
+                         "policy, the guard's best/ and final/ -> RL/verify.json: gold and proxy with paired 95%% "
+                         "bootstrap intervals over prompts (the probes' differences are a few hundred samples)")
     ap.add_argument("--control", action="store_true",
                     help="the control: RL against the gold labeler itself (no reward model) -> rl-control-MODE/")
     ap.add_argument("--seed", type=int, default=0)
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     from llmgym.rlhf.simulate import simulate_rankings
     from llmgym.train.config import TrainConfig
 
-    defaults = {"eval_every": 10, "probe_tasks": 32, "temperature": args.temperature}
+    defaults = {"eval_every": 2, "probe_tasks": 59, "samples": 6, "temperature": args.temperature}
     guard_cfg = dataclasses.replace(GuardConfig.from_spec(args.guard),
                                     **{k: v for k, v in defaults.items() if f"{k}=" not in args.guard})
     out = Path(args.out)
@@ -134,15 +138,38 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     rl = out / (f"rl-control-{guard_cfg.mode}" if args.control else f"rl-{guard_cfg.mode}")
+    verify_env = f"{args.env},reward=reward_model:{rm_dir}"
     if (rl / "metrics.jsonl").exists():
         print(f"{rl} exists; delete it to rerun the RL stage")
+        if args.verify:
+            verify_policies(llmgym.make(verify_env), sft / "final", rl, args.verify, args.temperature,
+                            args.max_tokens, guard_cfg.probe_tasks, args.seed)
         return summarise(rl, rm_metrics)
     reward_env = f"{args.env},reward=gold" if args.control else f"{args.env},reward=reward_model:{rm_dir}"
     env = llmgym.make(reward_env)
     cfg = TrainConfig(env=reward_env, policy=str(sft / "final"), algo="grpo", steps=args.rl_steps, out=str(rl),
                       learning_rate=args.lr, num_generations=8, prompts_per_step=args.prompts_per_step,
                       max_completion_length=args.max_tokens, temperature=args.temperature, beta=args.beta,
-                      save_every=0, eval_every=0, samples_every=10, seed=args.seed, guard=guard_cfg.to_spec())
+                      save_every=0, eval_every=0, eval_tasks=8, samples_every=5, seed=args.seed,
+                      guard=guard_cfg.to_spec())
+    if not args.control:
+        # Exactly `llmgym train` with these options (the command the docs print), which adds the guard.
+        from llmgym.train.run import train
+        from llmgym.train.rundir import RunDir
+
+        t_rl = time.perf_counter()
+        result = train(cfg)
+        stages["rl"] = time.perf_counter() - t_rl
+        result.update({"benchmark_wall_seconds": time.perf_counter() - t0,
+                       "benchmark_cpu_seconds": time.process_time() - cpu0, "stage_wall_seconds": stages,
+                       "torch_threads": torch.get_num_threads(), "reward_model": rm_metrics})
+        RunDir(rl).write_summary(result)
+        if args.verify:
+            verify_policies(llmgym.make(verify_env), sft / "final", rl, args.verify, args.temperature,
+                            args.max_tokens, guard_cfg.probe_tasks, args.seed)
+        return summarise(rl, rm_metrics)
+    # The control: train() adds no guard when gold is the reward itself, so the probe (proxy = gold)
+    # is attached here to draw the same curve.
     from llmgym.policies.hf import HFPolicy
     from llmgym.train.algos import fit_rl
     from llmgym.train.callbacks import make_callbacks, sample_logger
@@ -264,6 +291,64 @@ def best_of_n_curve(env, policy_dir: Path, dest: Path, n_max: int, temperature: 
     lo, hi = result["fall_from_peak_ci95"]
     print(f"gold peaks at n = {peak['n']} (KL {peak['kl']:.2f}); n = {last['n']} is {result['fall_from_peak']:+.3f} "
           f"[{lo:+.3f}, {hi:+.3f}] from the peak")
+    return result
+
+
+def _bootstrap(diffs: list[float], seed: int, rounds: int = 2000) -> list[float]:
+    """95% bootstrap interval (over prompts) of the mean of per-prompt differences."""
+    import random
+
+    rng = random.Random(seed)
+    means = sorted(sum(diffs[rng.randrange(len(diffs))] for _ in diffs) / len(diffs) for _ in range(rounds))
+    return [means[int(0.025 * rounds)], means[int(0.975 * rounds) - 1]]
+
+
+def verify_policies(env, start: Path, rl: Path, n: int, temperature: float, max_tokens: int, n_prompts: int,
+                    seed: int) -> dict:
+    """Gold and proxy of the starting policy, the guard's `best/` and `final/` on `n` samples per
+    held-out prompt (the probe's prompts, fresh sampling seed), with paired bootstrap intervals over
+    prompts for best - start and final - best -> RL/verify.json."""
+    from llmgym.io import atomic_write_text
+    from llmgym.policies.hf import HFPolicy
+    from llmgym.types import SamplingParams
+
+    tasks = list(env.tasks("eval", n=n_prompts, seed=seed))
+    proxy_r = next(r for r, w in env.rubric.entries if w)
+    gold_r = next(r for r, _ in env.rubric.entries if r.name == "gold")
+    marker = rl / "best" / "llmgym_guard.json"
+    best_step = json.loads(marker.read_text())["step"] if marker.is_file() else None
+    steps = json.loads((rl / "summary.json").read_text()).get("steps") if (rl / "summary.json").is_file() else None
+    per: dict[str, dict[str, list[float]]] = {}
+    for name, path in (("start", start), ("best", rl / "best"), ("final", rl / "final")):
+        if not (path / "config.json").is_file():
+            continue
+        policy = HFPolicy(str(path), batch_size=64)
+        rows = policy.generate([t.messages(env.system_prompt) for t in tasks], n=n,
+                               params=SamplingParams(temperature=temperature, max_tokens=max_tokens, seed=seed + 7))
+        gold, proxy = [], []
+        for task, row in zip(tasks, rows):
+            texts = [c.text for c in row]
+            gold.append(sum(s.value for s in gold_r.score_batch(texts, [task] * len(texts))) / len(texts))
+            proxy.append(sum(s.value for s in proxy_r.score_batch(texts, [task] * len(texts))) / len(texts))
+        per[name] = {"gold": gold, "proxy": proxy}
+    result: dict = {"prompts": len(tasks), "samples_per_prompt": n, "temperature": temperature,
+                    "best_step": best_step, "final_step": steps, "policies": {}}
+    for name, v in per.items():
+        result["policies"][name] = {"gold": sum(v["gold"]) / len(tasks), "proxy": sum(v["proxy"]) / len(tasks)}
+    for a, b in (("best", "start"), ("final", "best"), ("final", "start")):
+        if a in per and b in per:
+            for key in ("gold", "proxy"):
+                diffs = [x - y for x, y in zip(per[a][key], per[b][key])]
+                result[f"{key}_{a}_minus_{b}"] = {"mean": sum(diffs) / len(diffs), "ci95": _bootstrap(diffs, seed)}
+    atomic_write_text(rl / "verify.json", json.dumps(result, indent=2) + "\n")
+    print(f"verification: {n} samples on each of {len(tasks)} held-out prompts (temperature {temperature})")
+    labels = {"start": "starting policy", "best": f"best/ (step {best_step})", "final": f"final/ (step {steps})"}
+    for name, v in result["policies"].items():
+        print(f"  {labels[name]:<22} gold {v['gold']:.3f}  proxy {v['proxy']:.3f}")
+    for key in ("gold_best_minus_start", "gold_final_minus_best", "proxy_final_minus_best"):
+        if key in result:
+            lo, hi = result[key]["ci95"]
+            print(f"  {key.replace('_', ' ')}: {result[key]['mean']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
     return result
 
 

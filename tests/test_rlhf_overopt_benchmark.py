@@ -24,7 +24,7 @@ def run_bench(out, *extra):
 
 def test_the_benchmark_runs_every_stage_and_reuses_them(tmp_path):
     out = tmp_path / "bench"
-    stdout = run_bench(out)
+    stdout = run_bench(out, "--verify", "2")
     records = [json.loads(line) for line in (out / "rankings.jsonl").read_text().splitlines()]
     # Both kinds of samples: the 3-step policy's (all gold 0 at this size: tied) and the simulated writer's.
     assert len(records) == 12 and all(len(r["completions"]) == 3 and r["ranker"] == "gold" for r in records)
@@ -39,6 +39,12 @@ def test_the_benchmark_runs_every_stage_and_reuses_them(tmp_path):
     assert "reward model: held-out pairwise accuracy" in summary and "guard (watch)" in summary
     assert (rl / "report.html").is_file() and "report:" in stdout
     assert json.loads((rl / "guard.json").read_text())["history"][-1]["step"] == 2
+    # --verify: the starting, best and final policies on more samples, with paired intervals.
+    verify = json.loads((rl / "verify.json").read_text())
+    assert set(verify["policies"]) == {"start", "best", "final"} and verify["final_step"] == 2
+    assert verify["best_step"] == json.loads((rl / "guard.json").read_text())["best_step"]
+    lo, hi = verify["gold_final_minus_best"]["ci95"]
+    assert lo <= verify["gold_final_minus_best"]["mean"] <= hi and "verification: 2 samples" in stdout
 
     # The control trains against gold itself and reuses the starting policy and reward model.
     stamp = (out / "sft" / "final" / "model.safetensors").stat().st_mtime

@@ -84,3 +84,41 @@ def test_rm_cli_simulate_check_and_bad_data(tmp_path, capsys):
     rk.append(tied, [rk.make_record("p", ["a", "b"], [[0, 1]], ranker="x", task=Task("p", {}).to_dict())])
     assert main(["rm", "train", "--data", str(tied)]) == 2
     assert "imply no pairs" in capsys.readouterr().err
+
+
+def test_best_of_n_against_the_reward_model_is_guarded_and_stops_keeping_the_best(trained, tmp_path):
+    """`--algo bon` against a learned reward gets the over-optimisation guard as GRPO does: a probe
+    before the first round and after each one, and a stop (here: a KL budget of 0 nats, crossed by
+    the first large round) ends the run there, keeping the step-0 policy in best/."""
+    from transformers import AutoModelForCausalLM
+
+    from llmgym.train.config import TrainConfig
+    from llmgym.train.run import train
+
+    root, _ = trained
+    out = tmp_path / "run"
+    off = ",".join(f"{k}=none" for k in ("max_repetition", "min_distinct_2", "max_near_identical",
+                                          "max_length_drift", "max_longest_run"))
+    summary = train(TrainConfig(env=f"rlhf:family=joke,reward=reward_model:{root / 'rm'}", policy=TINY, algo="bon",
+                                steps=4, batch_size=4, num_generations=2, max_completion_length=12,
+                                learning_rate=3e-2, eval_every=0, eval_tasks=2, save_every=0, out=str(out),
+                                guard=f"stop:eval_every=1,probe_tasks=3,samples=2,max_kl=0,{off}"))
+    verdict = json.loads((out / "guard.json").read_text())
+    assert summary["steps"] == 1 and verdict["stopped"] and verdict["step"] == 1, verdict
+    assert verdict["reason"].startswith("kl_budget") and verdict["best_step"] == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "rlhf/proxy_reward" in r] == [0, 1]
+    assert all("rlhf/gold_score" in r and "rlhf/kl" in r for r in rows if "rlhf/proxy_reward" in r)
+    assert max(r["step"] for r in rows if "reward" in r and "kept_fraction" in r) == 1  # no second round
+    assert json.loads((out / "best" / "llmgym_guard.json").read_text())["step"] == 0
+    AutoModelForCausalLM.from_pretrained(out / "best")
+
+    # watch: every round is probed and the run goes on to the end.
+    watched = tmp_path / "watched"
+    summary = train(TrainConfig(env=f"rlhf:family=joke,reward=reward_model:{root / 'rm'}", policy=TINY, algo="bon",
+                                steps=2, batch_size=4, num_generations=2, max_completion_length=12,
+                                learning_rate=3e-2, eval_every=0, eval_tasks=2, save_every=0, out=str(watched),
+                                guard="watch:eval_every=1,probe_tasks=3,samples=2,max_kl=0"))
+    assert summary["steps"] == 2
+    history = json.loads((watched / "guard.json").read_text())["history"]
+    assert [h["step"] for h in history] == [0, 1, 2]

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable
 
 from llmgym.env import TextEnv
@@ -61,9 +62,15 @@ def best_of_n(cfg: TrainConfig, env: TextEnv, policy: Any, tasks: list, round_in
 
 def fit_bon(cfg: TrainConfig, env: TextEnv, policy: Any, model: Any, tokenizer: Any, run: RunDir,
             checkpoint: str | None, done_rounds: int, *, is_main: bool, world: int,
-            say: Callable[[str], None], evaluate_now: Callable[[Any], dict]) -> tuple[Any, int]:
-    """Run the remaining rounds; returns the model and the number of rounds done."""
+            say: Callable[[str], None], evaluate_now: Callable[[Any], dict], guard: Any = None) -> tuple[Any, int]:
+    """Run the remaining rounds; returns the model and the number of rounds done.
+
+    `guard` is a transformers `TrainerCallback` (the over-optimisation guard of a run against a
+    learned reward): it sees the start and the end of every round as it would see optimizer steps,
+    and when it sets `should_training_stop` no further round runs.
+    """
     from datasets import Dataset
+    from transformers import TrainerControl
 
     from llmgym.policies.hf import HFPolicy
 
@@ -73,6 +80,17 @@ def fit_bon(cfg: TrainConfig, env: TextEnv, policy: Any, model: Any, tokenizer: 
         model = HFPolicy(checkpoint).model
     pool = list(env.tasks("train", n=cfg.train_tasks, seed=cfg.seed))
     sampler = HFPolicy(model=model, tokenizer=tokenizer, name="bon")
+
+    def tell(event: str, step: int) -> bool:
+        """Pass a round boundary to the guard; True when it asks to stop."""
+        if guard is None:
+            return False
+        control = TrainerControl()
+        getattr(guard, event)(None, SimpleNamespace(global_step=step), control, model=model)
+        return bool(control.should_training_stop)
+
+    tell("on_train_begin", done_rounds)
+    done = done_rounds
     for r in range(done_rounds, cfg.steps):
         t0 = time.perf_counter()
         k = cfg.batch_size
@@ -106,7 +124,13 @@ def fit_bon(cfg: TrainConfig, env: TextEnv, policy: Any, model: Any, tokenizer: 
             if cfg.save_every and step % cfg.save_every == 0:
                 _save_round(run, model, tokenizer, step, cfg.save_total_limit)
                 say(f"saved checkpoint-{step}")
-    return model, cfg.steps
+        done = step
+        if tell("on_step_end", step):
+            say(f"guard: stopped after round {step}; the best policy is in {run.path / 'best'}")
+            break
+    if guard is not None:
+        guard.on_train_end(None, SimpleNamespace(global_step=done), TrainerControl())
+    return model, done
 
 
 def _save_round(run: RunDir, model: Any, tokenizer: Any, step: int, keep: int) -> None:

@@ -61,7 +61,7 @@ class TrainConfig:
     use_vllm: bool = _opt(False, "generate with vLLM inside TRL (GPU machines with vllm installed)")
     bf16: bool = _opt(False, "train in bfloat16 (GPU)")
     gradient_checkpointing: bool = _opt(False, "recompute activations to save memory")
-    guard: str = _opt("stop", "over-optimisation guard of grpo/rloo runs against a learned reward (rlhf env): "
+    guard: str = _opt("stop", "over-optimisation guard of grpo/rloo/bon runs against a learned reward (rlhf env): "
                               "stop|watch|off[:KEY=VALUE,...], e.g. stop:eval_every=10,patience=3,"
                               "min_gold_drop=0.05,max_kl=80 (keys: llmgym.rlhf.guard.GuardConfig; "
                               "VALUE none disables a rule)")

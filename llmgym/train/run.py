@@ -119,13 +119,16 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
 
     callbacks = make_callbacks(run, is_main=is_main, eval_every=cfg.eval_every, evaluate_now=evaluate_now,
                                say=say, world_size=world)
-    if cfg.algo in ("grpo", "rloo") and any(r.name == "gold" and not w for r, w in env.rubric.entries):
+    guard = None
+    if cfg.algo != "sft" and any(r.name == "gold" and not w for r, w in env.rubric.entries):
         # A learned reward (the rlhf env keeps its gold labeler at weight 0): guard against reward hacking.
         from llmgym.rlhf.guard import guard_for_env
 
-        callbacks.append(guard_for_env(env, run.path, model, tokenizer, config=cfg.guard,
-                                       kl_logged_by_trainer=cfg.beta > 0, max_tokens=cfg.max_completion_length,
-                                       seed=cfg.seed, is_main=is_main))
+        guard = guard_for_env(env, run.path, model, tokenizer, config=cfg.guard,
+                              kl_logged_by_trainer=cfg.beta > 0 and cfg.algo != "bon",
+                              max_tokens=cfg.max_completion_length, seed=cfg.seed, is_main=is_main)
+        if cfg.algo != "bon":
+            callbacks.append(guard)
     weights = {r.name: w for r, w in env.rubric.entries}
     out = str(run.checkpoints)
     if cfg.algo in ("grpo", "rloo"):
@@ -143,7 +146,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
         from .bon import fit_bon
 
         model, steps_done = fit_bon(cfg, env, policy, model, tokenizer, run, checkpoint, done_steps,
-                                    is_main=is_main, world=world, say=say, evaluate_now=evaluate_now)
+                                    is_main=is_main, world=world, say=say, evaluate_now=evaluate_now, guard=guard)
     if cfg.lora and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()  # final/ loads as a plain model (--policy RUN)
 
