@@ -20,11 +20,16 @@ above trains only its own RL stage, from the same reward model and the same star
    prompt) fitted with TRL's `RewardTrainer`; prints held-out pairwise
    accuracy, also against the gold labeler.
 4. `rl-MODE/`: GRPO against the reward model (`rlhf:reward=reward_model:rm/`; gold is a weight-0
-   metric), probed by the over-optimisation guard, whose spec is `--guard` (the syntax of
+   metric) run by `llmgym train` itself (`llmgym.train.run.train`; 32 prompts x 8 samples per step
+   by default: with 2-8 prompts per step the sampling noise finds the reward model's errors before
+   gold can rise), probed by the over-optimisation guard, whose spec is `--guard` (the syntax of
    `llmgym train --guard`). `watch:...` only records, so the whole curve is visible, and notes
    where it would have stopped; `stop:...` stops and keeps `rl-stop/best/`. With `--control` the
    RL stage optimises the gold labeler itself (`rl-control-MODE/`): how fast gold can rise at all
    with these RL settings, the yardstick for the reward-model run.
+
+`--verify N` then re-measures the starting policy, `rl-MODE/best/` and `rl-MODE/final/` on N fresh
+samples per held-out prompt, with paired bootstrap intervals (`rl-MODE/verify.json`).
 
 It prints proxy, gold and KL per probe, where gold peaked, where (and why) the guard stopped,
 writes that table to `rl-MODE/summary.txt` and renders `rl-MODE/report.html` (what `llmgym report`
@@ -388,9 +393,11 @@ def summarise(rl: Path, rm_metrics: dict) -> int:
     if summary.is_file():
         s = json.loads(summary.read_text())
         stage_text = ", ".join(f"{k} {v:.0f} s" for k, v in s.get("stage_wall_seconds", {}).items())
-        lines.append(f"wall: RL stage {s['wall_seconds']:.0f} s for {s['steps']} steps; this invocation "
-                     f"{s['benchmark_wall_seconds']:.0f} s ({stage_text}), {s.get('benchmark_cpu_seconds', 0):.0f} "
-                     f"CPU s on {s.get('torch_threads')} torch thread(s)")
+        wall = f"wall: RL stage {s['wall_seconds']:.0f} s for {s['steps']} steps"
+        if "benchmark_wall_seconds" in s:  # absent when the RL stage was run as `llmgym train`
+            wall += (f"; this invocation {s['benchmark_wall_seconds']:.0f} s ({stage_text}), "
+                     f"{s.get('benchmark_cpu_seconds', 0):.0f} CPU s on {s.get('torch_threads')} torch thread(s)")
+        lines.append(wall)
     samples = [json.loads(line) for line in (rl / "samples.jsonl").read_text().splitlines()] \
         if (rl / "samples.jsonl").is_file() else []
     for step in sorted({s["step"] for s in samples})[:: max(1, len({s["step"] for s in samples}) // 5)]:
