@@ -89,10 +89,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import llmgym
     from llmgym.rlhf import rankings as rk
-    from llmgym.rlhf.guard import GuardConfig, guard_for_env
+    from llmgym.rlhf.guard import GuardConfig
     from llmgym.rlhf.reward_model import RMConfig, train_reward_model
     from llmgym.rlhf.simulate import simulate_rankings
-    from llmgym.train.config import TrainConfig
 
     defaults = {"eval_every": 2, "probe_tasks": 59, "samples": 6, "temperature": args.temperature}
     guard_cfg = dataclasses.replace(GuardConfig.from_spec(args.guard),
@@ -143,16 +142,32 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     rl = out / (f"rl-control-{guard_cfg.mode}" if args.control else f"rl-{guard_cfg.mode}")
-    verify_env = f"{args.env},reward=reward_model:{rm_dir}"
     if (rl / "metrics.jsonl").exists():
         print(f"{rl} exists; delete it to rerun the RL stage")
-        if args.verify:
-            verify_policies(llmgym.make(verify_env), sft / "final", rl, args.verify, args.temperature,
-                            args.max_tokens, guard_cfg.probe_tasks, args.seed)
-        return summarise(rl, rm_metrics)
+    else:
+        t = time.perf_counter()
+        result = rl_stage(args, rl, sft / "final", rm_dir, guard_cfg)
+        stages["rl"] = time.perf_counter() - t
+        from llmgym.train.rundir import RunDir
+
+        RunDir(rl).write_summary({**result, "benchmark_wall_seconds": time.perf_counter() - t0,
+                                  "benchmark_cpu_seconds": time.process_time() - cpu0, "stage_wall_seconds": stages,
+                                  "torch_threads": torch.get_num_threads(), "reward_model": rm_metrics})
+        print(f"[{time.perf_counter() - t0:.0f} s] rl done ({result['steps']} steps, {stages['rl']:.0f} s)", flush=True)
+    if args.verify:
+        verify_policies(llmgym.make(f"{args.env},reward=reward_model:{rm_dir}"), sft / "final", rl, args.verify,
+                        args.temperature, args.max_tokens, guard_cfg.probe_tasks, args.seed)
+    return summarise(rl, rm_metrics)
+
+
+def rl_stage(args, rl: Path, start: Path, rm_dir: Path, guard_cfg) -> dict:
+    """GRPO from `start` against the reward model (or, with --control, the gold labeler) -> `rl`;
+    returns the run's summary."""
+    import llmgym
+    from llmgym.train.config import TrainConfig
+
     reward_env = f"{args.env},reward=gold" if args.control else f"{args.env},reward=reward_model:{rm_dir}"
-    env = llmgym.make(reward_env)
-    cfg = TrainConfig(env=reward_env, policy=str(sft / "final"), algo="grpo", steps=args.rl_steps, out=str(rl),
+    cfg = TrainConfig(env=reward_env, policy=str(start), algo="grpo", steps=args.rl_steps, out=str(rl),
                       learning_rate=args.lr, num_generations=8, prompts_per_step=args.prompts_per_step,
                       max_completion_length=args.max_tokens, temperature=args.temperature, beta=args.beta,
                       save_every=0, eval_every=0, eval_tasks=8, samples_every=5, seed=args.seed,
@@ -160,45 +175,29 @@ def main(argv: list[str] | None = None) -> int:
     if not args.control:
         # Exactly `llmgym train` with these options (the command the docs print), which adds the guard.
         from llmgym.train.run import train
-        from llmgym.train.rundir import RunDir
 
-        t_rl = time.perf_counter()
-        result = train(cfg)
-        stages["rl"] = time.perf_counter() - t_rl
-        result.update({"benchmark_wall_seconds": time.perf_counter() - t0,
-                       "benchmark_cpu_seconds": time.process_time() - cpu0, "stage_wall_seconds": stages,
-                       "torch_threads": torch.get_num_threads(), "reward_model": rm_metrics})
-        RunDir(rl).write_summary(result)
-        if args.verify:
-            verify_policies(llmgym.make(verify_env), sft / "final", rl, args.verify, args.temperature,
-                            args.max_tokens, guard_cfg.probe_tasks, args.seed)
-        return summarise(rl, rm_metrics)
+        return train(cfg)
     # The control: train() adds no guard when gold is the reward itself, so the probe (proxy = gold)
     # is attached here to draw the same curve.
     from llmgym.policies.hf import HFPolicy
+    from llmgym.rlhf.guard import guard_for_env
     from llmgym.train.algos import fit_rl
     from llmgym.train.callbacks import make_callbacks, sample_logger
     from llmgym.train.rundir import RunDir
 
+    env = llmgym.make(reward_env)
     run = RunDir(rl)
     run.write_config(cfg.to_dict())
-    policy = HFPolicy(str(sft / "final"))
+    policy = HFPolicy(str(start))
     guard = guard_for_env(env, rl, policy.model, policy.tokenizer, config=cfg.guard, max_tokens=args.max_tokens,
                           kl_logged_by_trainer=args.beta > 0, seed=args.seed)
     callbacks = make_callbacks(run, is_main=True, eval_every=0, evaluate_now=lambda m: {}, say=print, world_size=1)
     on_scores = sample_logger(run, is_main=True, every=cfg.samples_every, weights={r.name: w for r, w in env.rubric.entries})
-    t_rl = time.perf_counter()
+    t = time.perf_counter()
     trainer = fit_rl(cfg, env, policy.model, policy.tokenizer, str(run.checkpoints), callbacks + [guard],
                      on_scores, 1, None)
-    stages["rl"] = time.perf_counter() - t_rl
-    run.write_summary({"run": str(rl), "env": reward_env, "policy": cfg.policy, "algo": "grpo",
-                       "steps": int(trainer.state.global_step), "wall_seconds": stages["rl"],
-                       "benchmark_wall_seconds": time.perf_counter() - t0,
-                       "benchmark_cpu_seconds": time.process_time() - cpu0, "stage_wall_seconds": stages,
-                       "torch_threads": torch.get_num_threads(), "reward_model": rm_metrics})
-    print(f"[{time.perf_counter() - t0:.0f} s] rl done ({trainer.state.global_step} steps, "
-          f"{time.perf_counter() - t_rl:.0f} s)", flush=True)
-    return summarise(rl, rm_metrics)
+    return {"run": str(rl), "env": reward_env, "policy": cfg.policy, "algo": "grpo",
+            "steps": int(trainer.state.global_step), "wall_seconds": time.perf_counter() - t}
 
 
 def fit_sft_policy(env, out: Path, steps: int, seeds: int, seed: int, mix: float = 0.0) -> None:
@@ -245,7 +244,6 @@ def best_of_n_curve(env, policy_dir: Path, dest: Path, n_max: int, temperature: 
     the i-th lowest of N is the top of C(i-1, n-1) of the C(N, n) subsets). KL(best-of-n || policy)
     = log n - (n-1)/n nats."""
     import math
-    import random
 
     from llmgym.io import atomic_write_text
     from llmgym.policies.hf import HFPolicy
@@ -268,14 +266,10 @@ def best_of_n_curve(env, policy_dir: Path, dest: Path, n_max: int, temperature: 
         order = sorted(range(len(texts)), key=lambda i: proxy[i])
         per_prompt.append({n: (sum(w * gold[i] for w, i in zip(weights[n], order)),
                                sum(w * proxy[i] for w, i in zip(weights[n], order))) for n in ns})
-    rng = random.Random(seed)
-    boots = [[rng.randrange(len(per_prompt)) for _ in per_prompt] for _ in range(2000)]
-
     def gold_change(a: int, b: int) -> tuple[float, list[float]]:
         """Mean gold(best of a) - gold(best of b) and its 95% bootstrap interval over prompts."""
         diffs = [p[a][0] - p[b][0] for p in per_prompt]
-        means = sorted(sum(diffs[i] for i in b_) / len(b_) for b_ in boots)
-        return sum(diffs) / len(diffs), [means[int(0.025 * len(means))], means[int(0.975 * len(means)) - 1]]
+        return sum(diffs) / len(diffs), _bootstrap(diffs, seed)
 
     curve = [{"n": n, "kl": math.log(n) - (n - 1) / n,
               "gold": sum(p[n][0] for p in per_prompt) / len(per_prompt),
