@@ -166,8 +166,9 @@ def test_api_refuses_a_stale_item_and_a_bad_ranking(tmp_path):
     served = Served(LabelSession(out, items, "human:t"))
 
     def post(path, body):
+        # A script sends the Origin a browser would (the server refuses POSTs without one).
         req = urllib.request.Request(served.url + path.lstrip("/"), json.dumps(body).encode(),
-                                     {"Content-Type": "application/json"})
+                                     {"Content-Type": "application/json", "Origin": served.url.rstrip("/")})
         try:
             with urllib.request.urlopen(req) as res:
                 return res.status, json.loads(res.read())
