@@ -16,24 +16,32 @@ and `AnswerReward` compares through `llmgym.rewards.verify.answers_match`, the o
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Sequence
 
 from llmgym.parsing import ParsedAnswer, extract_answer
 from llmgym.rubric import BaseReward, check_batch
 from llmgym.types import Score, Task
 
-from .verify import MAX_ANSWER_CHARS, answers_match, normalize_string, parse_number, prefilter
+from .verify import (MAX_ANSWER_CHARS, answers_match, is_multi_valued, normalize_string, parse_number,
+                     prefilter)
 
 MAX_CANDIDATES = 64  # more final answers than this is spam, not hedging between a few values
+_QUESTION_WORD_RE = re.compile(r"[A-Za-z]{3,}")
 
 
 def distinct_answers(candidates: Sequence[str]) -> int:
     """How many different values `candidates` hold: ``3`` and ``3.0`` and ``\\frac{6}{2}`` count once."""
     seen: set[Any] = set()
     for text in candidates[:MAX_CANDIDATES]:
-        value = parse_number(text)
+        value = parse_number(text, trusted=True)
         seen.add(value if value is not None else normalize_string(text).replace(" ", ""))
     return len(seen) + max(0, len(candidates) - MAX_CANDIDATES)
+
+
+def question_words(task: Task) -> frozenset[str]:
+    """The words of a task's question, which may follow a value in its answer (``5 apples``)."""
+    return frozenset(w.lower() for w in _QUESTION_WORD_RE.findall(task.text[-4 * MAX_ANSWER_CHARS:]))
 
 
 def _short(text: str | None) -> str | None:
@@ -44,10 +52,12 @@ class AnswerReward(BaseReward):
     """1.0 when the final answer equals `task.answer`, else 0.0 with a reason.
 
     The answer is the last ``\\boxed{}`` (or, failing that, an ``<answer>`` tag, a ``####`` line or
-    the last number: a small model rarely boxes at first, and crediting its last number is what
-    gives GRPO a first signal). Several different boxed answers score 0 as `hedged`.
-    `task.meta["answer_type"]` says how to compare (see `answers_match`); `timeout` bounds the
-    symbolic comparison of one answer, in seconds.
+    the last mathematical expression: a small model rarely boxes at first, and crediting its last
+    number is what gives GRPO a first signal). Different final answers (two boxes, or a box and a
+    ``####`` line that disagree) score 0 as `hedged`, and so does a fallback answer whose clause
+    hedges (``either 13 or 12``, ``not 12``); for a gold that is several values (a set of
+    solutions) the boxes together are the answer. `task.meta["answer_type"]` says how to compare
+    (see `answers_match`); `timeout` bounds the symbolic comparison of one answer, in seconds.
     """
 
     name = "correct"
@@ -61,29 +71,39 @@ class AnswerReward(BaseReward):
     def score_batch(self, completions: Sequence[str], tasks: Sequence[Task]) -> list[Score]:
         """Score many completions; identical (answer, gold) pairs are verified once."""
         check_batch(completions, tasks)
-        verdicts: dict[tuple[str, str, str | None], tuple[bool, str | None]] = {}
+        verdicts: dict[tuple[str, str, str | None, str], tuple[bool, str | None]] = {}
+        words: dict[str, frozenset[str]] = {}
         out = []
         for completion, task in zip(completions, tasks):
             parsed = extract_answer(completion)
-            early = self._early_verdict(parsed)
-            if early is not None:
-                out.append(Score.zero(early, _short(parsed.text)))
-                continue
             kind = task.meta.get("answer_type")
-            key = (parsed.text, _gold_key(task.answer), kind)
+            answer, early = self._answer(parsed, task, kind)
+            if early is not None:
+                out.append(Score.zero(early, _short(answer)))
+                continue
+            if task.id not in words:
+                words[task.id] = question_words(task)
+            key = (answer, _gold_key(task.answer), kind, task.id)
             if key not in verdicts:
-                verdicts[key] = answers_match(parsed.text, task.answer, kind, timeout=self.timeout)
+                verdicts[key] = answers_match(answer, task.answer, kind, timeout=self.timeout,
+                                              words=words[task.id])
             ok, reason = verdicts[key]
-            out.append(Score(1.0 if ok else 0.0, {}, None if ok else (reason or "wrong"), _short(parsed.text)))
+            out.append(Score(1.0 if ok else 0.0, {}, None if ok else (reason or "wrong"), _short(answer)))
         return out
 
     @staticmethod
-    def _early_verdict(parsed: ParsedAnswer) -> str | None:
+    def _answer(parsed: ParsedAnswer, task: Task, kind: str | None) -> tuple[str | None, str | None]:
+        """The answer to verify and, when it is settled before verifying, the reason it scores 0."""
         if not parsed.found or not parsed.text.strip():  # type: ignore[union-attr]
-            return "no_answer"
+            return parsed.text, "no_answer"
+        if parsed.hedge:
+            return parsed.text, "hedged"
         if len(parsed.candidates) > 1 and distinct_answers(parsed.candidates) > 1:
-            return "hedged"
-        return None
+            if kind != "string" and is_multi_valued(task.answer, kind):
+                # `\\boxed{(2, 2)} and \\boxed{(6, 2)}`: together, the set the gold is
+                return ", ".join(dict.fromkeys(parsed.candidates[:MAX_CANDIDATES])), None
+            return parsed.text, "hedged"
+        return parsed.text, None
 
 
 def _gold_key(answer: Any) -> str:

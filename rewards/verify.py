@@ -26,13 +26,37 @@ Model output is hostile by default, so scoring runs in three stages, cheapest fi
 (False, 'too_complex')
 >>> answers_match(" Strawberry. ", "strawberry", "string")
 (True, None)
+>>> answers_match("12 is wrong", "12"), answers_match("x = 1 \\\\lor x = 2", "2")
+((False, 'hedged'), (False, 'hedged'))
+>>> answers_match("5 apples", "5", words={"apples"}), answers_match("5 bananas", "5")
+((True, None), (False, 'extra_text'))
+
+Rules a policy could otherwise game, decided once here (`tests/test_verifier_redteam.py` pins them):
+
+- **One value for a one-valued gold.** Several values (``12, 13``, ``x = 1 \\lor x = 2``,
+  ``7 \\text{ or } 8``) against a gold that is one value is a hedge. A gold that is several values
+  (a set, ``(2, 2), (6, 2)``) is matched as a set: every element once, nothing extra.
+- **Words after a value** are allowed only when each is a unit (``cm``, ``dollars``), a harmless
+  suffix (``in total``, ``each``) or a word of the question itself (`words`, which the answer reward
+  takes from the prompt: ``5 apples`` for "how many apples"). Hedge and negation words
+  (`llmgym.parsing.HEDGE_WORDS`: ``or``, ``maybe``, ``not``, ``wrong``, ...) are never allowed, in or
+  out of ``\\text{}``. String answers (``strawberry``) are compared as text and exempt.
+- **Braces must nest**: ``12} or {13`` (braces closed before they open, injected to break out of
+  a box) is `unparsable`.
+- **Decimals**: a decimal stands for a gold it is the correct rounding of, to at most 10⁻⁶
+  relative error: ``0.333333`` for 1/3, but not ``0.333334`` (no rounding of 1/3 ends in 4) and not
+  ``0.33``.
+- **Commas**: ``1,234`` is one number only in groups of three; ``1,2`` is two numbers (a hedge
+  against 12). ``\\boxed{3 4}`` is two numbers too, never 34; ``1\\,000`` is 1000.
 """
 
 from __future__ import annotations
 
 import re
 from fractions import Fraction
-from typing import Any
+from typing import Any, Iterable
+
+from llmgym.parsing import HEDGE_COMMANDS, HEDGE_WORDS
 
 ANSWER_TYPES = ("number", "expression", "set", "interval", "equation", "string")
 MAX_ANSWER_CHARS = 1000  # a final answer longer than this is not an answer
@@ -56,12 +80,30 @@ _NUMBER_BODY = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][+-]?\d{1,4})?|\.\d+
 _PLAIN_NUMBER_RE = re.compile(rf"([+-]?)({_NUMBER_BODY})", re.ASCII)
 _FRAC_RE = re.compile(r"([+-]?)\\[dt]?frac\s*\{\s*([^{}]+?)\s*\}\s*\{\s*([^{}]+?)\s*\}$")
 _SLASH_RE = re.compile(r"([+-]?)\(?\s*([^/()]+?)\s*\)?\s*/\s*\(?\s*([^/()]+?)\s*\)?$")
-_UNIT_WORDS = r"cm|mm|km|m|kg|mg|g|lb|lbs|oz|l|ml|s|sec|h|hr|hrs|min|mph|kmh|km/h|m/s|cents?|dollars?|%|°"
-_TRAILING_UNIT_RE = re.compile(rf"(?:\s+[A-Za-z][A-Za-z .'/-]*|\s*(?:{_UNIT_WORDS})\.?)$")
+# Units and suffixes a value may carry (compared lower-case, a plural "s" allowed).
+UNITS = frozenset("""
+    cm mm km m kg mg g lb lbs oz l ml s sec second minute hour day week month year min h hr hrs
+    mph kmh km/h m/s cent dollar euro pound yen usd eur gbp percent degree meter metre
+    centimeter centimetre millimeter kilometer kilometre inch foot feet yard mile gram kilogram
+    liter litre milliliter gallon ounce ton unit square cubic sq mi ft in
+""".split())
+HARMLESS_SUFFIXES = frozenset("in total each altogether overall only exactly units".split())
+# Words that are mathematics, not prose, inside an expression.
+_MATH_WORDS = frozenset("""
+    sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln exp sqrt pi infty inf
+    frac dfrac tfrac cdot times div left right text mathrm gcd lcm max min mod det deg
+""".split())
+_WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+_SEPARATOR_WORDS = frozenset(("or", "and"))
+# Prose punctuation that no mathematical answer holds: `\frac{1}{3}???`, `12...`, `"12"`.
+_JUNK_RE = re.compile(r"[?@#\"`]|\.\.|!!")
 _ASSIGN_RE = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*")
 _TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|operatorname|mbox)\s*\{([^{}]*)\}")
 _SPACING_RE = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~|\\left|\\right|\\displaystyle")
 _SET_SPLIT_RE = re.compile(r"\s*(?:,|;|\bor\b|\band\b|\\text\{\s*(?:or|and)\s*\})\s*")
+_SHORT_FRAC_RE = re.compile(r"\\([dt]?frac)\s*(\d)\s*(\d)")   # \frac13 is LaTeX for 1/3
+_SHORT_SQRT_RE = re.compile(r"\\sqrt\s*(\d)")                     # \sqrt3, \sqrt 3
+_THIN_GROUP_RE = re.compile(r"(?<=\d)(?:\\,|\{,\})(?=\d{3}(?!\d))")  # 1\,000 and 1{,}000
 
 
 # -- pre-filters -------------------------------------------------------------------------------
@@ -92,7 +134,7 @@ def prefilter(text: str) -> tuple[str | None, str | None]:
             depth -= 1
         if max_depth > MAX_DEPTH:
             return None, "too_complex"
-    if text.count("{") != text.count("}") or text.count("\\{") != text.count("\\}"):
+    if text.count("{") != text.count("}") or text.count("\\{") != text.count("\\}") or not _braces_nest(text):
         return None, "unparsable"
     if "\\boxed" in text or "\\fbox" in text:
         return None, "unparsable"  # a box left inside a box: nested deeper than the parser unwraps
@@ -105,6 +147,19 @@ def prefilter(text: str) -> tuple[str | None, str | None]:
         if m.group(1) is None or len(m.group(1)) > 5 or int(m.group(1)) > MAX_FACTORIAL:
             return None, "too_complex"
     return text, None
+
+
+def _braces_nest(text: str) -> bool:
+    """No ``}`` closes a brace that was never opened: ``12} or {13`` breaks out of its box."""
+    depth = 0
+    for ch in text:
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return True
 
 
 def _has_huge_power(text: str) -> bool:
@@ -172,23 +227,80 @@ def _exponent_after(text: str, start: int) -> str:
 
 # -- normalisation and the fast path -----------------------------------------------------------
 def _strip_latex_decorations(text: str) -> str:
-    text = _SPACING_RE.sub("", text)
+    text = _THIN_GROUP_RE.sub("", text)
+    text = _SPACING_RE.sub(" ", text)
     for _ in range(3):
-        text = _TEXT_CMD_RE.sub(r"\1", text)
+        text = _TEXT_CMD_RE.sub(r" \1", text)
+    text = _SHORT_FRAC_RE.sub(r"\\\1{\2}{\3}", text)
+    text = _SHORT_SQRT_RE.sub(r"\\sqrt{\1}", text)
     text = text.replace("\\$", "$").replace("\\%", "%").replace("−", "-").replace("$", "")
-    return text.strip()
+    return re.sub(r"\s+", " ", text).strip()
 
 
-def parse_number(text: Any) -> Fraction | None:
+def _strip_outer(s: str) -> str:
+    """``((((7))))`` is 7 and ``{3}`` is 3: brackets around the whole answer, without a comma
+    inside (that would be a tuple or an interval), say nothing."""
+    for _ in range(MAX_DEPTH + 1):
+        if "," in s or not _encloses(s):
+            return s
+        s = s[1:-1].strip()
+    return s
+
+
+def _encloses(s: str) -> bool:
+    """Whether the bracket that opens `s` closes at its very end (``(1)+(2)`` is not enclosed)."""
+    if len(s) < 2 or (s[0], s[-1]) not in (("(", ")"), ("{", "}")):
+        return False
+    depth = 0
+    for i, ch in enumerate(s):
+        depth += ch == s[0]
+        depth -= ch == s[-1]
+        if depth == 0 and i < len(s) - 1:
+            return False
+    return True
+
+
+def _allowed_word(word: str, words: frozenset[str]) -> bool:
+    w = word.lower()
+    if w in HEDGE_WORDS:
+        return False
+    return (w in UNITS or w.rstrip("s") in UNITS or w in HARMLESS_SUFFIXES or w in words
+            or w.rstrip("s") in words)
+
+
+def _strip_trailing_words(s: str, words: frozenset[str] | None) -> str | None:
+    """Split ``5 cm.`` into the value ``5``; None when the words after the value are not allowed.
+
+    `words` None (a gold answer, which is trusted) allows any trailing words."""
+    end = max(s.rfind(c) for c in "0123456789})]")
+    if end < 0:
+        return s
+    value, rest = s[: end + 1], s[end + 1 :]
+    if not rest.strip(" .%°"):
+        return (value + rest.strip(" .")).strip()
+    if words is None:
+        return value.strip()
+    tokens = re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?|/|%|°|\.|\S", rest)
+    for tok in tokens:
+        if tok in ("/", ".", "%", "°"):
+            continue
+        if not tok[0].isalpha() or not _allowed_word(tok, words):
+            return None
+    return value.strip()
+
+
+def parse_number(text: Any, *, words: Iterable[str] | None = None, trusted: bool = False) -> Fraction | None:
     """The exact value of a plain numeric answer, or None if it is not one.
 
-    Accepts integers, decimals, ``1,000``, fractions (``3/4``, ``\\frac{3}{4}``), currency and
-    units (``$5``, ``5 cm``, ``50%``), and an assignment (``x = 3``).
+    Accepts integers, decimals, ``1,000``, fractions (``3/4``, ``\\frac{3}{4}``, ``\\tfrac34``),
+    currency and units (``$5``, ``5 cm``, ``50%``), redundant brackets and an assignment
+    (``x = 3``). Words after the value must be units, harmless suffixes or one of `words`
+    (see the module docstring); `trusted` (a gold answer) allows any.
 
-    >>> parse_number("-\\\\frac{6}{4}"), parse_number("$1,250.50"), parse_number("5 apples")
+    >>> parse_number("-\\\\frac{6}{4}"), parse_number("$1,250.50"), parse_number("5 apples", words=["apples"])
     (Fraction(-3, 2), Fraction(2501, 2), Fraction(5, 1))
-    >>> parse_number("x + 1") is None
-    True
+    >>> parse_number("x + 1") is None, parse_number("12 is wrong") is None
+    (True, True)
     """
     if isinstance(text, bool):
         return None
@@ -200,16 +312,22 @@ def parse_number(text: Any) -> Fraction | None:
         return Fraction(repr(text)) if text == text and abs(text) != float("inf") else None
     if not isinstance(text, str) or len(text) > MAX_ANSWER_CHARS:
         return None
+    allowed = None if trusted else frozenset(w.lower() for w in (words or ()))
     s = _strip_latex_decorations(text)
     s = _ASSIGN_RE.sub("", s, count=1) if s.count("=") == 1 else s
     s = s.rstrip(".").strip()
-    for _ in range(2):  # "5 cm." and "50 %" both end in a unit
-        s = _TRAILING_UNIT_RE.sub("", s).strip()
+    stripped = _strip_trailing_words(s, allowed)
+    if stripped is None:
+        return None
+    s = stripped
+    for _ in range(2):  # "5 cm" and "50 %" both end in a unit
+        s = re.sub(r"\s*(?:%|°)$", "", s).strip()
     s = re.sub(r"^([+-]?)\s*(?:€|£|USD|US\$)\s*", r"\1", s)
-    for open_, close in (("{", "}"), ("(", ")")):  # "{3}", "(-3)"
-        if s.startswith(open_) and s.endswith(close) and s.count(open_) == 1 and "," not in s:
-            s = s[1:-1].strip()
+    s = _strip_outer(s)
     s = re.sub(r"^([+-])\s+", r"\1", s)  # "- 3", "- \frac{17}{15}" as sympy's LaTeX writes them
+    if s.startswith("-") and s[1:2] in "({":
+        inner = _strip_outer(s[1:])
+        s = "-" + inner if inner != s[1:] else s
     try:
         return _exact_value(s)
     except (ValueError, ZeroDivisionError, ArithmeticError):
@@ -222,7 +340,7 @@ def _exact_value(s: str) -> Fraction | None:
         return _signed(m.group(1), Fraction(m.group(2).replace(",", "")))
     m = _FRAC_RE.fullmatch(s) or _SLASH_RE.fullmatch(s)
     if m:
-        num, den = _exact_value(m.group(2)), _exact_value(m.group(3))
+        num, den = _exact_value(_strip_outer(m.group(2))), _exact_value(_strip_outer(m.group(3)))
         if num is None or den is None or den == 0:
             return None
         return _signed(m.group(1), num / den)
@@ -234,14 +352,16 @@ def _signed(sign: str, value: Fraction) -> Fraction:
 
 
 def numbers_equal(pred: Fraction, gold: Fraction, pred_text: str = "") -> bool:
-    """Exact equality; a decimal the model wrote may also match a gold it is a rounding of.
+    """Exact equality; a decimal the model wrote may also match a gold it is the rounding of.
 
-    A rounding differs from the gold by less than one unit in its last written place and by at
-    most NUMERIC_TOLERANCE relative to the gold: 0.333333 stands for 1/3, but 9.1999 never stands
-    for 9.2 and 569204297.88 never for 569204296.88 (a gold with that many places is exact).
+    A rounding differs from the gold by at most half a unit in its last written place and by at
+    most NUMERIC_TOLERANCE relative to the gold: 0.333333 stands for 1/3, but 0.333334 does not
+    (1/3 never rounds to it), 9.1999 never stands for 9.2 and 569204297.88 never for 569204296.88.
 
     >>> numbers_equal(Fraction("0.333333"), Fraction(1, 3), "0.333333")
     True
+    >>> numbers_equal(Fraction("0.333334"), Fraction(1, 3), "0.333334")
+    False
     >>> numbers_equal(Fraction("999.1999"), Fraction("999.2"), "999.1999")
     False
     """
@@ -251,13 +371,14 @@ def numbers_equal(pred: Fraction, gold: Fraction, pred_text: str = "") -> bool:
     if not places:
         return False
     error = abs(pred - gold)
-    return error < Fraction(1, 10**places) and error <= NUMERIC_TOLERANCE * max(Fraction(1), abs(gold))
+    return error <= Fraction(1, 2 * 10**places) and error <= NUMERIC_TOLERANCE * max(Fraction(1), abs(gold))
 
 
-def parse_number_set(text: Any) -> frozenset[Fraction] | None:
+def parse_number_set(text: Any, *, words: Iterable[str] | None = None,
+                     trusted: bool = False) -> frozenset[Fraction] | None:
     """A set of plain numbers (``{1, 2}``, ``x = 1 or x = 2``, ``1, 2``), or None."""
     if isinstance(text, (list, tuple, set, frozenset)):
-        values = [parse_number(v) for v in text]
+        values = [parse_number(v, trusted=True) for v in text]
         return None if any(v is None for v in values) else frozenset(values)  # type: ignore[arg-type]
     if not isinstance(text, str):
         return None
@@ -268,10 +389,44 @@ def parse_number_set(text: Any) -> frozenset[Fraction] | None:
     if not s.strip() or s.lower().strip() in ("\\emptyset", "\\varnothing", "none", "∅"):
         return frozenset() if s.strip() else None
     parts = [p for p in _SET_SPLIT_RE.split(s) if p.strip()]
-    values = [parse_number(p) for p in parts]
+    values = [parse_number(p, words=words, trusted=trusted) for p in parts]
     if not values or any(v is None for v in values):
         return None
     return frozenset(values)  # type: ignore[arg-type]
+
+
+def split_values(text: str) -> list[str]:
+    """The values an answer lists at its top level: commas (not ``1,000``'s), semicolons,
+    ``or``/``and``, ``\\lor`` and ``\\quad`` outside brackets split; intervals and tuples stay whole.
+
+    >>> split_values("(2, 2), (6, 2)"), split_values("x = 1 \\\\lor x = 2"), split_values("1,000")
+    (['(2, 2)', '(6, 2)'], ['x = 1', 'x = 2'], ['1,000'])
+    """
+    s = text.replace("\\{", "{").replace("\\}", "}").strip()
+    if _encloses(s) and s[0] == "{":
+        s = s[1:-1]
+    s = _THIN_GROUP_RE.sub("", s)
+    s = re.sub(r"\\(?:lor|vee|quad|qquad)\b|\\text\{\s*(?:or|and)\s*\}", " ; ", s)
+    s = re.sub(r"(?<![A-Za-z])(?:or|and)(?![A-Za-z])", ";", s)
+    parts, depth, cur = [], 0, []
+    for i, ch in enumerate(s):
+        if ch in "{([":
+            depth += 1
+        elif ch in "})]":
+            depth -= 1
+        if depth == 0 and (ch == ";" or (ch == "," and not _thousands_comma(s, i))):
+            parts.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    parts.append("".join(cur))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _thousands_comma(s: str, i: int) -> bool:
+    """A comma between digit groups of a number written like ``12,345``."""
+    return (i > 0 and s[i - 1].isdigit() and s[i + 1 : i + 4].isdigit() and len(s[i + 1 : i + 4]) == 3
+            and not s[i + 4 : i + 5].isdigit() and s[i + 1 : i + 2] != " ")
 
 
 def normalize_string(text: Any) -> str:
@@ -329,18 +484,20 @@ def infer_answer_type(gold: Any) -> str:
 
 # -- the one entry point ------------------------------------------------------------------------
 def answers_match(predicted: Any, gold: Any, answer_type: str | None = None,
-                  *, timeout: float | None = None) -> tuple[bool, str | None]:
+                  *, timeout: float | None = None, words: Iterable[str] = ()) -> tuple[bool, str | None]:
     """Whether `predicted` (an answer already extracted from a completion) matches `gold`.
 
     Returns ``(True, None)`` or ``(False, reason)`` with reason one of `no_answer`, `wrong`,
-    `too_long`, `too_complex`, `unparsable`, `timeout`, `verifier_error`. Never raises. Answers
-    settled by the pre-filters or the exact path take microseconds; a symbolic comparison gets
-    `timeout` CPU seconds (default `verify_worker.DEFAULT_TIMEOUT`, 0.5) and its worker is killed
-    after ``HARD_FACTOR * timeout + HARD_MARGIN`` wall seconds whatever happens. Thread-safe and
-    fork-safe.
+    `hedged`, `extra_text`, `too_long`, `too_complex`, `unparsable`, `timeout`, `verifier_error`.
+    Never raises. `words` are words that may follow a value (the answer reward passes the words of
+    the question). Answers settled by the pre-filters or the exact path take microseconds; a
+    symbolic comparison gets `timeout` CPU seconds (default `verify_worker.DEFAULT_TIMEOUT`, 0.5)
+    and its worker is killed after ``HARD_FACTOR * timeout + HARD_MARGIN`` wall seconds whatever
+    happens. Thread-safe and fork-safe.
     """
     try:
-        return _answers_match(predicted, gold, answer_type, timeout)
+        allowed = frozenset(w.lower() for w in words) - HEDGE_WORDS
+        return _answers_match(predicted, gold, answer_type, timeout, allowed)
     except Exception:  # a bug must not turn into a crashed training run: score 0, say so
         import logging
 
@@ -348,8 +505,16 @@ def answers_match(predicted: Any, gold: Any, answer_type: str | None = None,
         return False, "verifier_error"
 
 
-def _answers_match(predicted: Any, gold: Any, answer_type: str | None,
-                   timeout: float | None) -> tuple[bool, str | None]:
+def is_multi_valued(gold: Any, answer_type: str | None = None) -> bool:
+    """Whether `gold` is several values (a set, a list of solutions) rather than one."""
+    if isinstance(gold, (list, tuple, set, frozenset)):
+        return True
+    kind = answer_type if answer_type in ANSWER_TYPES else infer_answer_type(gold)
+    return kind == "set" or (kind not in ("string", "interval") and len(split_values(str(gold))) > 1)
+
+
+def _answers_match(predicted: Any, gold: Any, answer_type: str | None, timeout: float | None,
+                   words: frozenset[str]) -> tuple[bool, str | None]:
     if predicted is None:
         return False, "no_answer"
     if isinstance(predicted, (int, float, Fraction)) and not isinstance(predicted, bool):
@@ -364,17 +529,30 @@ def _answers_match(predicted: Any, gold: Any, answer_type: str | None,
     pred, reason = prefilter(predicted)
     if pred is None:
         return False, reason
+    multi = is_multi_valued(gold, kind)
+    reason = _prose_reason(pred, multi, words)
+    if reason:
+        return False, reason
     gold_text = _gold_text(gold)
+    if not multi and kind != "interval" and len(split_values(pred)) > 1:
+        return False, "hedged"  # `12, 13` or `x = 1 \lor x = 2` against one value
     if kind == "number":
-        g, p = parse_number(gold), parse_number(pred)
+        g, p = parse_number(gold, trusted=True), parse_number(pred, words=words)
         if g is not None and p is not None:
             return (True, None) if numbers_equal(p, g, pred) else (False, "wrong")
-    elif kind == "set":
-        g_set, p_set = parse_number_set(gold), parse_number_set(pred)
+    elif multi:
+        g_set, p_set = parse_number_set(gold, trusted=True), parse_number_set(pred, words=words)
         if g_set is not None and p_set is not None:
             if len(g_set) == len(p_set) and all(any(numbers_equal(p, g, pred) for p in p_set) for g in g_set):
                 return True, None
             return False, "wrong"
+        if not (_is_symbolic_set(gold_text) or _is_symbolic_set(pred)):
+            return _sets_match(pred, gold_text, timeout, words)
+    return _compare(pred, gold_text, kind, timeout)
+
+
+def _compare(pred: str, gold_text: str, kind: str, timeout: float | None) -> tuple[bool, str | None]:
+    """Spelling first, then math-verify in its bounded worker."""
     if _compact(pred) == _compact(gold_text):
         return True, None
     if _MATH_CHARS_RE.search(pred):
@@ -382,6 +560,48 @@ def _answers_match(predicted: Any, gold: Any, answer_type: str | None,
     from .verify_worker import symbolic_match
 
     return symbolic_match(pred, gold_text, kind, timeout=timeout)
+
+
+def _is_symbolic_set(gold_text: str) -> bool:
+    """A set written with ``\\pm`` (``3 \\pm \\sqrt{15}``) only math-verify can expand."""
+    return "\\pm" in gold_text or "\\mp" in gold_text
+
+
+def _sets_match(pred: str, gold: str, timeout: float | None, words: frozenset[str]) -> tuple[bool, str | None]:
+    """Element by element: every gold element matched by one predicted element, nothing extra."""
+    gold_items = list(dict.fromkeys(split_values(gold)))
+    pred_items = list(dict.fromkeys(split_values(pred)))
+    if len(pred_items) != len(gold_items):
+        return False, "wrong"
+    if len(gold_items) == 1 and (pred_items[0], gold_items[0]) == (pred, gold):
+        return _compare(pred, gold, "expression", timeout)  # `{x}`: nothing to split
+    unused = list(pred_items)
+    for g in gold_items:
+        for p in unused:
+            if _answers_match(p, g, None, timeout, words) == (True, None):
+                unused.remove(p)
+                break
+        else:
+            return False, "wrong"
+    return True, None
+
+
+def _prose_reason(pred: str, multi: bool, words: frozenset[str]) -> str | None:
+    """`hedged` for hedge or negation words and commands, `extra_text` for other prose in an
+    answer that should be mathematics. Single letters are variables; words of the question,
+    units and function names are allowed."""
+    for m in _COMMAND_RE.finditer(pred):
+        if m.group() in HEDGE_COMMANDS and not (multi and m.group() in ("\\pm", "\\mp", "\\lor", "\\vee")):
+            return "hedged"
+    plain = _COMMAND_RE.sub(" ", pred)
+    extra = "extra_text" if _JUNK_RE.search(plain) else None
+    for m in _WORD_RE.finditer(plain):
+        w = m.group().lower()
+        if w in HEDGE_WORDS and not (multi and w in _SEPARATOR_WORDS):
+            return "hedged"
+        if len(w) > 2 and extra is None and w not in _MATH_WORDS and not _allowed_word(w, words):
+            extra = "extra_text"
+    return extra
 
 
 def _gold_text(gold: Any) -> str:

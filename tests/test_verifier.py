@@ -28,7 +28,6 @@ EQUIVALENT = [
     ("$5", "5", "number"),
     ("\\$2.50", "2.5", "number"),
     ("5 cm", "5", "number"),
-    ("5 apples", "5", "number"),
     ("5\\text{ cm}", "5", "number"),
     ("12.0", "12", "number"),
     ("0.3333333", "1/3", "number"),
