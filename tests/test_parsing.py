@@ -25,7 +25,7 @@ def test_boxed_wins_over_other_formats_and_every_explicit_answer_is_a_candidate(
     parsed = extract_answer("<answer>1</answer> \\boxed{3} or \\boxed{4}\n#### 9")
     assert parsed.text == "4" and parsed.candidates == ("1", "3", "4", "9")  # in text order, every format
     assert extract_answer("see #### 9, not a hash line: \\boxed{4}").candidates == ("4",)
-    assert extract_answer("#### \\boxed{4}").candidates == ("4",)  # a box inside a hash line says 4
+    assert extract_answer("#### \\boxed{4}").candidates == ("4", "4")  # the box, and the line that holds it
 
 
 @pytest.mark.parametrize("text", [None, "", 42, b"bytes", "no digits", r"\boxed{unclosed", "}{" * 50])
