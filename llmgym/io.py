@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -78,3 +79,32 @@ def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+# What the helpers above leave behind when killed mid-write: `atomic_write_text`'s temp file
+# (`.NAME.` + mkstemp's 8 random characters + `.tmp`) and `atomic_dir`'s temp folder (`.NAME-` + 8)
+# or the previous folder moved aside (`.NAME-old-PID`).
+_LEFTOVER_FILE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+_LEFTOVER_DIR = re.compile(r"^\..+-(?:[a-z0-9_]{8}|old-[0-9]+)$")
+
+
+def clean_leftovers(directory: str | os.PathLike) -> list[Path]:
+    """Remove the temp files and folders that killed atomic writes left in `directory` (not below it).
+
+    Call it only where no other process is writing into `directory` (a run at its start), since a
+    live writer's temp file looks the same. Returns what was removed.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = []
+    for child in directory.iterdir():
+        if child.is_dir() and not child.is_symlink() and _LEFTOVER_DIR.match(child.name):
+            shutil.rmtree(child, ignore_errors=True)
+        elif child.is_file() and _LEFTOVER_FILE.match(child.name):
+            with contextlib.suppress(FileNotFoundError):
+                child.unlink()
+        else:
+            continue
+        removed.append(child)
+    return removed

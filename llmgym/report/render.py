@@ -13,6 +13,16 @@
                   "by_level": {"1": {same fields, no by_*}}, "by_family": {"word": {...}}}]}
 
 A reader should check `schema` and `schema_version`; fields are only ever added within a version.
+
+The three files are one set. `render_bench` renders all of them in memory, writes report.md and
+report.html (each atomically), and writes summary.json last, naming the report files of its set
+with their digests: `"report_files": {"report.md": "sha256:...", "report.html": "sha256:..."}`. A
+kill between the writes therefore leaves either the old summary.json, whose digests then do not match
+the new report files, or a summary.json that matches both; `stale_report_files(out)` lists the
+files that do not belong to the summary beside them, and rerunning `llmgym report OUT` writes a
+whole set again. Renaming three files in as one would need a folder swap (a symlink or a new
+layout); digests keep the layout and still tell a torn set apart. Temp files of killed writes in
+OUT are removed when it is rendered again.
 `report.html` is one self-contained file: CSS inline, plots as inline PNG (matplotlib, Agg), no
 script and no external resource, so it opens from disk anywhere and can be attached to a PR.
 """
@@ -20,6 +30,7 @@ script and no external resource, so it opens from disk anywhere and can be attac
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import json
@@ -29,13 +40,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from llmgym.io import atomic_write_text
+from llmgym.io import atomic_write_text, clean_leftovers
 
 from .metrics import summarize
 
 SCHEMA = "llmgym.bench.summary"
 SCHEMA_VERSION = 1
 SAMPLES_PER_GROUP = 4  # sample episodes shown per env x policy in report.html
+REPORT_FILES = ("report.md", "report.html")  # the set summary.json names (see the module docstring)
 
 
 # -- formatting --------------------------------------------------------------------------------
@@ -360,11 +372,42 @@ def render_html(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]]
 
 def render_bench(out: str | os.PathLike, records: Sequence[Mapping[str, Any]],
                  settings: Mapping[str, Any] | None = None) -> dict[str, Path]:
-    """Write summary.json, report.md and report.html into `out`; returns their paths."""
+    """Write report.md, report.html and then summary.json into `out` as one set; returns their paths."""
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    clean_leftovers(out)
     summary = build_summary(records, settings)
-    paths = {"summary": out / "summary.json", "markdown": out / "report.md", "html": out / "report.html"}
+    paths = {"summary": out / "summary.json", "markdown": out / REPORT_FILES[0], "html": out / REPORT_FILES[1]}
+    reports = {REPORT_FILES[0]: render_markdown(summary).encode("utf-8"),
+               REPORT_FILES[1]: render_html(summary, records).encode("utf-8")}
+    summary["report_files"] = {name: _digest(data) for name, data in reports.items()}
+    for name, data in reports.items():
+        atomic_write_text(out / name, data.decode("utf-8"))
+    # Last: a summary.json on disk always names report files that were completely written.
     atomic_write_text(paths["summary"], json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    atomic_write_text(paths["markdown"], render_markdown(summary))
-    atomic_write_text(paths["html"], render_html(summary, records))
     return paths
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def stale_report_files(out: str | os.PathLike) -> list[str]:
+    """Report files in `out` that are not the set its summary.json was written with (missing or changed).
+
+    Every report file counts as stale when summary.json is missing or names no set (written before
+    `report_files` existed).
+    """
+    out = Path(out)
+    try:
+        named = json.loads((out / "summary.json").read_text(encoding="utf-8")).get("report_files")
+    except (OSError, ValueError, AttributeError):
+        named = None
+    if not isinstance(named, dict):
+        return list(REPORT_FILES)
+    stale = []
+    for name in REPORT_FILES:
+        path = out / name
+        if not path.is_file() or named.get(name) != _digest(path.read_bytes()):
+            stale.append(name)
+    return stale

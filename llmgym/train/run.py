@@ -4,6 +4,10 @@ algorithm to TRL, evaluate again, save the final model and print the before -> a
 Under `accelerate launch` or `torchrun` every process runs this; only the main process evaluates
 and writes the run directory, and the summary records every rank that finished (gathered), which is
 how a distributed run proves that all ranks took part.
+
+`--resume` of a finished run returns its summary without writing anything; of a run whose
+checkpoint already reaches `--steps` (a kill during the final evaluation or while saving final/),
+it trains no step and finishes from that checkpoint (see `llmgym.train.rundir`).
 """
 
 from __future__ import annotations
@@ -84,11 +88,22 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
 
     checkpoint, done_steps, before = None, 0, None
     if resume:
+        finished = run.finished_summary(cfg.steps)
+        if finished is not None:
+            # summary.json is the run's last write: nothing is left to do, and rerunning the final
+            # evaluation would only log it twice.
+            say(f"{run.path} is finished ({finished.get('steps')} steps; summary.json): nothing to train")
+            if is_main:
+                _remove_leftovers(run, say)
+                _print_summary(console, finished)
+            state.wait_for_everyone()
+            return finished
         found = run.latest_checkpoint()
         if found is not None:
             checkpoint, done_steps = str(found[0]), found[1]
         before = next((_figures(r) for r in run.rows() if r.get("step") == 0 and "eval/accuracy" in r), None)
         if is_main:
+            _remove_leftovers(run, say)
             run.drop_checkpoints_after(done_steps)
             run.cut_after(done_steps)
             run.write_config(cfg.to_dict())  # flags given with --resume (e.g. --steps) are recorded
@@ -106,6 +121,44 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
         run.log_metrics(eval_row(0, before))
         say(f"before: accuracy {before['accuracy']:.1%}, reward {before['reward']:.3f}, length {before['length']:.1f}")
 
+    if done_steps >= cfg.steps:
+        # Killed during the final evaluation or while saving final/: the trainer would run one
+        # more step from a checkpoint at max_steps, so the run is finished from the checkpoint.
+        say(f"checkpoint-{done_steps} already reaches --steps {cfg.steps}: finishing without training")
+        if checkpoint is not None:
+            model = _load_checkpoint(checkpoint, model)
+        steps_done = done_steps
+    else:
+        model, steps_done = _fit(cfg, env, policy, model, tokenizer, run, state, checkpoint, done_steps,
+                                 say=say, evaluate_now=evaluate_now)
+    if cfg.lora and hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()  # final/ loads as a plain model (--policy RUN)
+
+    from accelerate.utils import gather_object
+
+    ranks = gather_object([{"rank": state.process_index, "world_size": world, "steps": int(steps_done)}])
+    summary: dict[str, Any] = {}
+    if is_main:
+        # No step trained in this process: the model is the checkpoint's, whose final evaluation
+        # may already be logged (a kill while saving final/).
+        after = _logged_eval(run, int(steps_done)) if steps_done == done_steps else None
+        if after is None:
+            after = evaluate_now(model)
+            run.log_metrics(eval_row(int(steps_done), after))
+        run.save_model(run.final, model, tokenizer)
+        summary = {"run": str(run.path), "env": cfg.env, "policy": cfg.policy, "algo": cfg.algo,
+                   "steps": int(steps_done), "target_steps": cfg.steps, "before": before, "after": after,
+                   "wall_seconds": time.perf_counter() - started, "ranks": ranks}
+        run.write_summary(summary)
+        _print_summary(console, summary)
+    state.wait_for_everyone()
+    return summary
+
+
+def _fit(cfg: TrainConfig, env: Any, policy: Any, model: Any, tokenizer: Any, run: RunDir, state: Any,
+         checkpoint: str | None, done_steps: int, *, say: Any, evaluate_now: Any) -> tuple[Any, int]:
+    """Train from `checkpoint` (step `done_steps`) to `cfg.steps`; the model and the steps done."""
+    is_main, world = state.is_main_process, state.num_processes
     if cfg.beta > 0 and cfg.algo in ("grpo", "rloo") and not cfg.lora:
         # TRL builds the KL reference model from config._name_or_path; a model built in memory
         # (tiny) has none, so its starting weights are saved once into the run directory.
@@ -136,35 +189,38 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
 
         on_scores = sample_logger(run, is_main=is_main, every=cfg.samples_every, weights=weights)
         trainer = fit_rl(cfg, env, model, tokenizer, out, callbacks, on_scores, world, checkpoint)
-        model, steps_done = trainer.model, trainer.state.global_step
-    elif cfg.algo == "sft":
+        return trainer.model, trainer.state.global_step
+    if cfg.algo == "sft":
         from .algos import fit_sft
 
         trainer = fit_sft(cfg, env, model, tokenizer, out, callbacks, world, checkpoint)
-        model, steps_done = trainer.model, trainer.state.global_step
-    else:
-        from .bon import fit_bon
+        return trainer.model, trainer.state.global_step
+    from .bon import fit_bon
 
-        model, steps_done = fit_bon(cfg, env, policy, model, tokenizer, run, checkpoint, done_steps,
-                                    is_main=is_main, world=world, say=say, evaluate_now=evaluate_now, guard=guard)
-    if cfg.lora and hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()  # final/ loads as a plain model (--policy RUN)
+    return fit_bon(cfg, env, policy, model, tokenizer, run, checkpoint, done_steps,
+                   is_main=is_main, world=world, say=say, evaluate_now=evaluate_now, guard=guard)
 
-    from accelerate.utils import gather_object
 
-    ranks = gather_object([{"rank": state.process_index, "world_size": world, "steps": int(steps_done)}])
-    summary: dict[str, Any] = {}
-    if is_main:
-        after = evaluate_now(model)
-        run.log_metrics(eval_row(int(steps_done), after))
-        run.save_model(run.final, model, tokenizer)
-        summary = {"run": str(run.path), "env": cfg.env, "policy": cfg.policy, "algo": cfg.algo,
-                   "steps": int(steps_done), "before": before, "after": after,
-                   "wall_seconds": time.perf_counter() - started, "ranks": ranks}
-        run.write_summary(summary)
-        _print_summary(console, summary)
-    state.wait_for_everyone()
-    return summary
+def _load_checkpoint(path: str, model: Any) -> Any:
+    """The model a checkpoint folder holds: its own weights, or a LoRA adapter over `model`."""
+    if (Path(path) / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, path)
+    from transformers import AutoModelForCausalLM
+
+    # The dtype and device of the model being trained, as the trainer would have left them.
+    return AutoModelForCausalLM.from_pretrained(path, dtype=model.dtype).to(model.device)
+
+
+def _logged_eval(run: RunDir, step: int) -> dict[str, float] | None:
+    """The figures of the last held-out evaluation logged at `step`, if any."""
+    return next((_figures(r) for r in reversed(run.rows()) if r.get("step") == step and "eval/accuracy" in r), None)
+
+
+def _remove_leftovers(run: RunDir, say: Any) -> None:
+    for left in run.clean_leftovers():
+        say(f"removed {left.relative_to(run.path)} (left by a write that was killed)")
 
 
 def _figures(row: dict[str, Any]) -> dict[str, float]:

@@ -11,6 +11,14 @@ Trainer writes a checkpoint folder file by file; LATEST is replaced atomically (
 `os.replace`) only after the folder is complete, so a `kill -9` during a save leaves LATEST on the
 previous checkpoint. `--resume` restarts from LATEST, deletes newer half-written folders and cuts
 metrics/samples rows after that step, so nothing is lost beyond one interval or written twice.
+
+A run is finished once summary.json is written (the last write, after final/). `--resume` of a
+finished run, or of one whose checkpoint already reaches `--steps` (killed during the final
+evaluation or while saving final/), trains no step: it finishes from that checkpoint, reusing a
+final evaluation row already logged. summary.json records `target_steps` (the `--steps` it was
+written for), so `--resume RUN --steps MORE` still continues a finished run. Temp files and folders
+of killed atomic writes (`.final-*`, `.summary.json.*.tmp`, ...) are removed when the directory is
+run again (`clean_leftovers`).
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from llmgym.errors import LLMGymError
-from llmgym.io import atomic_dir, atomic_write_text as atomic_write
+from llmgym.io import atomic_dir, atomic_write_text as atomic_write, clean_leftovers
 
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
 
@@ -116,6 +124,23 @@ class RunDir:
 
     def write_summary(self, data: dict[str, Any]) -> None:
         atomic_write(self.summary, json.dumps(data, indent=2, default=_plain) + "\n")
+
+    def finished_summary(self, steps: int) -> dict[str, Any] | None:
+        """The summary of a run already finished for `steps` training steps, else None."""
+        if not (self.final / "config.json").is_file() or not self.summary.is_file():
+            return None
+        try:
+            data = json.loads(self.summary.read_text())
+        except ValueError:
+            return None
+        target = data.get("target_steps", data.get("steps")) if isinstance(data, dict) else None
+        # A guard may have stopped the run before `target_steps`: it is finished all the same.
+        return data if isinstance(target, int) and steps <= target else None
+
+    # -- leftovers ------------------------------------------------------------------------------
+    def clean_leftovers(self) -> list[Path]:
+        """Remove what killed atomic writes left behind (main process, before the run writes)."""
+        return [*clean_leftovers(self.path), *clean_leftovers(self.checkpoints)]
 
 
 def _plain(obj: Any) -> Any:
