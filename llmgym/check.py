@@ -1,8 +1,10 @@
 """`check_env`: gymnasium's checker plus the contract llmgym adds on top of it.
 
-Ours: determinism under a seed, the `info` keys, rewards inside the rubric's range (also for hostile
-actions), the reference solution earning full credit, and train/eval disjointness on a sample.
-Each check is a small function; any failure raises `EnvCheckError` saying which and why.
+Ours: determinism under a seed, the `info` keys, every reward of the rubric scoring the env's own
+tasks (reference solutions and hostile text) without raising and inside its range, rewards inside the
+rubric's range for hostile actions played through `step`, the reference solution earning full credit,
+and train/eval disjointness on a sample. Each check is a small function; any failure raises
+`EnvCheckError` saying which and why.
 """
 
 from __future__ import annotations
@@ -11,22 +13,30 @@ import itertools
 import json
 import math
 import warnings
+from typing import Sequence
 
 from .env import RESET_INFO_KEYS, STEP_INFO_KEYS, TextEnv
-from .errors import EnvCheckError
-from .types import Task
+from .errors import EnvCheckError, LLMGymError
+from .rubric import reward_error_reason
+from .types import Score, Task
 
-HOSTILE_ACTIONS = (
-    "",
-    "\x00\x00\x00",
-    "\\boxed{" * 2000 + "1" + "}" * 2000,
-    "}{" * 1000,
-    "1e999999",
-    "9" * 5000,
-    "x" * 1_000_000,
-    "<tool_call>{not json</tool_call>",
-    "Ответ: \\boxed{三} 🤖 ١٢٣",
-)
+# Text a policy may write, by kind: every reward must score each one (0 with a reason, typically) and
+# every env must play each one as an action, whatever the task.
+HOSTILE_ACTIONS = {
+    "empty string": "",
+    "NUL bytes": "\x00\x00\x00",
+    "deeply nested \\boxed{": "\\boxed{" * 2000 + "1" + "}" * 2000,
+    "unclosed \\boxed{": "\\boxed{" * 5000,
+    "unbalanced braces": "}{" * 1000,
+    "non-numeric answer": "The answer is \\boxed{banana}.",
+    "huge exponent": "1e999999",
+    "5,000-digit number": "9" * 5000,
+    "1 MB string": "x" * 1_000_000,
+    "tool call with bad JSON": "<tool_call>{not json</tool_call>",
+    "mixed scripts": "Ответ: \\boxed{三} 🤖 ١٢٣",
+}
+# Tasks of each split whose reference and hostile text every reward scores directly.
+REWARD_CHECK_TASKS = 3
 
 
 def check_env(env: TextEnv, *, n_tasks: int = 32, seed: int = 0) -> None:
@@ -34,6 +44,7 @@ def check_env(env: TextEnv, *, n_tasks: int = 32, seed: int = 0) -> None:
     if not isinstance(env, TextEnv):
         raise EnvCheckError(f"{type(env).__name__} is not a llmgym TextEnv")
     _check_gymnasium(env)
+    _check_rewards(env, seed)
     _check_reset_determinism(env, seed)
     _check_info_and_reward(env, seed)
     _check_hostile_actions(env, seed)
@@ -86,6 +97,9 @@ def _episode(env: TextEnv, action: str, seed: int, task: Task | None = None) -> 
             missing = [k for k in STEP_INFO_KEYS if k not in info]
             if missing:
                 raise _fail(env, f"final step info lacks {missing}")
+            if str(info["reason"]).startswith(reward_error_reason("")):
+                raise _fail(env, f"reward {info['reason'].partition(':')[2]!r} raised on the action "
+                                 f"{action[:30]!r}... (scored 0 with reason {info['reason']!r}; see the log)")
             try:
                 env.step(action)
             except Exception:
@@ -116,14 +130,56 @@ def _check_info_and_reward(env: TextEnv, seed: int) -> None:
             raise _fail(env, f"reward component {name!r} missing from info")
 
 
+def _check_rewards(env: TextEnv, seed: int) -> None:
+    """Score reference solutions and hostile text on tasks of each split through every reward of the
+    rubric directly, not through `step` (where the rubric turns a raising reward into a 0), so that a
+    reward that raises is named with the input that made it raise."""
+    tasks = [t for split in ("train", "eval") for t in env.tasks(split, n=REWARD_CHECK_TASKS, seed=seed)]
+    inputs: list[tuple[str, str, Task]] = []
+    for task in tasks:
+        ref = env.reference(task)
+        if ref is not None:
+            inputs.append(("reference solution", ref, task))
+        inputs += [(kind, text, task) for kind, text in HOSTILE_ACTIONS.items()]
+    for reward, _ in getattr(env.rubric, "entries", [(env.rubric, 1.0)]):
+        _check_reward(env, reward, inputs)
+
+
+def _check_reward(env: TextEnv, reward, inputs: Sequence[tuple[str, str, Task]]) -> None:
+    texts, tasks = [text for _, text, _ in inputs], [task for _, _, task in inputs]
+    try:
+        scores = list(reward.score_batch(texts, tasks))
+    except LLMGymError:
+        raise
+    except Exception:
+        scores = None  # find which input: score them one at a time
+    for i, (kind, text, task) in enumerate(inputs):
+        if scores is None:
+            try:
+                score = reward.score_batch([text], [task])[0]
+            except LLMGymError:
+                raise
+            except Exception as exc:
+                raise _fail(env, f"reward {reward.name!r} raised {type(exc).__name__}: {str(exc)[:200]} "
+                                 f"on input {kind!r} for task {task.id} (answer {task.answer!r:.80}); a reward "
+                                 "must score any text against the env's own tasks") from exc
+        else:
+            score = scores[i] if i < len(scores) else None
+        lo, hi = getattr(reward, "value_range", (0.0, 1.0))
+        if not isinstance(score, Score) or math.isnan(score.value) or not lo - 1e-9 <= score.value <= hi + 1e-9:
+            got = f"{score.value!r}" if isinstance(score, Score) else f"{type(score).__name__} (not a Score)"
+            raise _fail(env, f"reward {reward.name!r} gave {got} on input {kind!r} for task {task.id}, "
+                             f"outside its value_range [{lo}, {hi}]")
+
+
 def _check_hostile_actions(env: TextEnv, seed: int) -> None:
-    for action in HOSTILE_ACTIONS:
+    for kind, action in HOSTILE_ACTIONS.items():
         try:
             _episode(env, action, seed)
         except EnvCheckError:
             raise
         except Exception as exc:
-            raise _fail(env, f"action {action[:30]!r}... raised {type(exc).__name__}: {exc}") from exc
+            raise _fail(env, f"action {action[:30]!r}... ({kind}) raised {type(exc).__name__}: {exc}") from exc
 
 
 def _check_reference_solutions(env: TextEnv, seed: int, n: int) -> None:

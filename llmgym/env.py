@@ -37,7 +37,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.error import ResetNeeded
 
-from .errors import LLMGymError
+from .errors import LLMGymError, PluginError
 from .rubric import Rubric
 from .types import Score, Task
 
@@ -133,11 +133,14 @@ class TextEnv(gym.Env[str, str]):
 
     # -- what subclasses provide -------------------------------------------------------------
     def default_rubric(self) -> Rubric:
-        raise NotImplementedError
+        """The rubric the env scores with unless given `rubric=`; every env implements it."""
+        raise PluginError(f"env class {type(self).__name__} ({self.name!r}) has no rubric: implement "
+                          "default_rubric(self) returning a llmgym.Rubric, or pass rubric= to the constructor")
 
     def generate_task(self, rng: random.Random) -> Task:
         """Draw one task (procedural envs). Must depend only on `rng` and the constructor args."""
-        raise NotImplementedError
+        raise PluginError(f"env class {type(self).__name__} ({self.name!r}) has no tasks: implement "
+                          "generate_task(self, rng) (procedural) or task_list(self) (a dataset)")
 
     def task_list(self) -> Sequence[Task] | None:
         """All tasks of a dataset env, or None for a procedural env."""
@@ -281,6 +284,42 @@ class Tool:
                                                  "parameters": dict(self.parameters)}}
 
 
+# TRL's `environment_factory` calls every public method of a rollout object a tool, except `reset` and
+# `get_reward`, which it calls itself; `tool_calls` is the slot's own counter (llmgym.train.tool_env).
+RESERVED_TOOL_NAMES = ("reset", "get_reward", "tool_calls")
+
+
+def check_tools(tools: Sequence[Tool]) -> None:
+    """Raise `PluginError` naming the tool and the fix unless every tool can be shown, called and trained.
+
+    Argument names are free (`from`, `my-arg`): any JSON-schema property name works everywhere.
+    """
+    seen: set[str] = set()
+    for tool in tools:
+        if not isinstance(tool, Tool):
+            raise PluginError(f"tools must be llmgym.Tool objects, got {type(tool).__name__}")
+        name = tool.name
+        if not isinstance(name, str) or not name.strip() or name.startswith("_") or name in RESERVED_TOOL_NAMES:
+            raise PluginError(f"tool name {name!r} cannot be used: it must be a non-empty string that does not "
+                              f"start with '_' and is not one of {', '.join(RESERVED_TOOL_NAMES)} (trained tool "
+                              "envs call each tool as a method of that name); rename the tool")
+        if name in seen:
+            raise PluginError(f"two tools are named {name!r}; tool names must be unique")
+        seen.add(name)
+        params = tool.parameters
+        properties = params.get("properties", {}) if isinstance(params, Mapping) else None
+        required = params.get("required", []) if isinstance(params, Mapping) else None
+        if not isinstance(properties, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, Mapping) for k, v in properties.items()):
+            raise PluginError(f"tool {name!r}: parameters must be a JSON schema "
+                              '{"type": "object", "properties": {"arg": {...}, ...}}, '
+                              f"got {params!r:.200}")
+        if not isinstance(required, (list, tuple)) or not all(isinstance(r, str) and r in properties
+                                                              for r in required):
+            raise PluginError(f"tool {name!r}: 'required' must list names of its parameters' properties "
+                              f"({', '.join(map(repr, properties)) or 'none'}), got {required!r:.200}")
+
+
 @dataclass(frozen=True)
 class ToolCall:
     name: str
@@ -353,6 +392,7 @@ class ToolEnv(TextEnv):
             raise LLMGymError(f"max_turns must be >= 1, got {max_turns}")
         if not tools:
             raise LLMGymError("a ToolEnv needs at least one tool")
+        check_tools(tools)
         self.base = base
         self.tools = {t.name: t for t in tools}
         self.max_turns = max_turns

@@ -4,6 +4,12 @@ A weight-0 entry is a metric: it is computed and reported in `Score.components` 
 the reward. The combined `reason` is the first reason given by a weighted entry, so a wrong answer
 reads `wrong` even when the format component was fine.
 
+A reward that raises (a plugin's bug, say on a gold answer it cannot parse) does not take the episode
+or the batch down: that completion scores 0 on that entry with reason
+`reward_error:<name>`, which outranks every other reason, and the error is logged. `check_env`
+scores the env's own tasks and hostile text through each entry and names any reward that raises.
+`LLMGymError` (a missing sandbox, a bad reward spec) is the user's to fix, so it still propagates.
+
 >>> from llmgym.types import Score, Task
 >>> exact = FunctionReward("correct", lambda c, t: Score(float(c.strip() == str(t.answer))))
 >>> length = FunctionReward("length", lambda c, t: Score(len(c)))
@@ -18,6 +24,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Iterable, Sequence
 
+from .errors import LLMGymError
 from .types import Reward, Score, Task
 
 log = logging.getLogger(__name__)
@@ -27,6 +34,47 @@ def check_batch(completions: Sequence[str], tasks: Sequence[Task]) -> None:
     """Batch forms take one task per completion; anything else is a caller's bug."""
     if len(completions) != len(tasks):
         raise ValueError(f"{len(completions)} completions for {len(tasks)} tasks")
+
+
+def reward_error_reason(name: str) -> str:
+    """The reason a completion carries when reward `name` raised on it."""
+    return f"reward_error:{name}"
+
+
+def score_batch_guarded(reward: Reward, completions: Sequence[str], tasks: Sequence[Task]) -> list[Score]:
+    """`reward.score_batch`, except that a completion the reward raises on scores 0 with reason
+    `reward_error:<name>` (and the error is logged) instead of raising.
+
+    When the batch raises, each completion is scored alone, so one bad input costs only itself.
+
+    >>> from llmgym.types import Task
+    >>> broken = FunctionReward("gold_num", lambda c, t: float(c == str(float(t.answer))))
+    >>> [s.reason for s in score_batch_guarded(broken, ["3.0", "3.0"], [Task("q", 3), Task("q", "x")])]
+    [None, 'reward_error:gold_num']
+    """
+    check_batch(completions, tasks)
+    try:
+        return list(reward.score_batch(completions, tasks))
+    except LLMGymError:
+        raise
+    except Exception:
+        if len(completions) == 1:
+            return [_reward_error(reward, tasks[0])]
+    out = []
+    for completion, task in zip(completions, tasks):
+        try:
+            out.append(reward.score_batch([completion], [task])[0])
+        except LLMGymError:
+            raise
+        except Exception:
+            out.append(_reward_error(reward, task))
+    return out
+
+
+def _reward_error(reward: Reward, task: Task) -> Score:
+    log.warning("reward %r raised on task %s; scored 0 (reason %s)", reward.name, task.id,
+                reward_error_reason(reward.name), exc_info=True)
+    return Score.zero(reward_error_reason(reward.name))
 
 
 class BaseReward:
@@ -98,10 +146,10 @@ class Rubric(BaseReward):
 
     def score_batch(self, completions: Sequence[str], tasks: Sequence[Task]) -> list[Score]:
         check_batch(completions, tasks)
-        per_reward = [reward.score_batch(completions, tasks) for reward, _ in self.entries]
+        per_reward = [score_batch_guarded(reward, completions, tasks) for reward, _ in self.entries]
         out = []
         for i in range(len(completions)):
-            value, components, reason, answer = 0.0, {}, None, None
+            value, components, reason, answer, error = 0.0, {}, None, None, None
             for (reward, weight), scores in zip(self.entries, per_reward):
                 s = scores[i]
                 components[reward.name] = s.value
@@ -111,6 +159,8 @@ class Rubric(BaseReward):
                 if weight:
                     value += weight * s.value
                     reason = reason or s.reason
+                    if error is None and s.reason == reward_error_reason(reward.name):
+                        error = s.reason
                 answer = answer if answer is not None else s.answer
-            out.append(Score(value, components, reason, answer))
+            out.append(Score(value, components, error or reason, answer))
         return out

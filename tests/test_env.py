@@ -203,6 +203,8 @@ class RaisesOnJunk(AddEnv):
     (MissingInfo(), "lacks"),
     (WrongReference(), "reference solution"),
     (RaisesOnJunk(), "raised ValueError"),
+    (AddEnv(rubric=llmgym.Rubric([(llmgym.FunctionReward("overshoot", lambda c, t: 2.0), 1.0)])),
+     "reward 'overshoot' gave 2.0 on input 'reference solution' .* outside its value_range"),
 ])
 def test_checker_catches_broken_envs(env, message):
     with pytest.raises(EnvCheckError, match=message):

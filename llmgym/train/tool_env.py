@@ -6,7 +6,10 @@ environment object, appends the result as a `tool` message and generates again. 
 tool results get `tool_mask` 0, so only what the model wrote carries loss.
 
 `ToolSlot` objects expose one method per tool of the env, built from the `Tool`'s JSON schema
-(typed signature and a Google-style docstring, from which transformers rebuilds the schema). A
+(typed signature and a Google-style docstring, from which transformers' `get_json_schema` rebuilds
+the schema). Any property name works: Python keywords such as `from` keep their name (see
+`_signature_names`); a name no signature or docstring can carry (`my-arg`) is shown under an alias
+that the method maps back. A
 call is turned back into the Hermes text the model wrote and handed to `ToolEnv.step`, so the
 tool runs exactly as in `llmgym.rollout`: same sandbox, same error strings, same call count and
 turn limit. The reward stays with the rubric (`data.reward_functions` scores the final assistant
@@ -20,11 +23,12 @@ from __future__ import annotations
 import copy
 import inspect
 import json
-from typing import Any, Callable
+import re
+from typing import Any, Callable, Mapping, Union
 
 from gymnasium.error import ResetNeeded
 
-from llmgym.env import Tool, ToolEnv
+from llmgym.env import Tool, ToolEnv, check_tools
 from llmgym.errors import LLMGymError
 
 from .data import decode_tasks
@@ -49,7 +53,12 @@ CHATML_RESPONSE_TEMPLATE = {
         "content": {"close_pattern": r"<\|im_end\|>\s*", "content": "text"},
     },
 }
-_JSON_TYPES = {"string": str, "integer": int, "number": float, "boolean": bool, "array": list, "object": dict}
+_JSON_TYPES = {"string": str, "integer": int, "number": float, "boolean": bool, "array": list, "object": dict,
+               "null": type(None)}
+# get_json_schema reads each argument's description from a `name: text` docstring line, matched as `\w+`.
+_DOCSTRING_NAME = re.compile(r"\w+")
+# ... and turns a description ending in `(choices: [...])` into an enum, parsing the list as JSON.
+_CHOICES_SUFFIX = re.compile(r"\(choices:\s*(.*?)\)\s*$", re.IGNORECASE)
 
 
 class ToolSlot:
@@ -75,23 +84,72 @@ class ToolSlot:
         return observation
 
 
+def _signature_names(properties: Mapping[str, Any]) -> dict[str, str]:
+    """Each schema property's name in the tool method's signature: its own wherever `get_json_schema`
+    can carry it, else a unique alias.
+
+    Python keywords (`from`, `class`) are carried as themselves: the signature's parameters are
+    positional-only, the one kind Python lets carry a keyword's name. Names that are no identifier or
+    that the docstring parser cannot match (`my-arg`, `2d`), and `return` and `self`, which the
+    annotations and the bound method take, get an alias (`my_arg`).
+
+    >>> _signature_names({"from": {}, "my-arg": {}, "my_arg": {}, "return": {}})
+    {'from': 'from', 'my_arg': 'my_arg', 'my-arg': 'my_arg_', 'return': 'return_'}
+    """
+    def carried(name: str) -> bool:
+        return name.isidentifier() and bool(_DOCSTRING_NAME.fullmatch(name)) and name not in ("return", "self")
+
+    names = {name: name for name in properties if carried(name)}
+    for i, name in enumerate(properties):
+        if name in names:
+            continue
+        base = re.sub(r"\W", "_", name)
+        alias = next((a for a in (base, f"{base}_", f"arg_{base}") if carried(a)), f"arg{i}")
+        while alias in properties or alias in names.values():
+            alias += "_"
+        names[name] = alias
+    return names
+
+
+def _annotation(spec: Mapping[str, Any]) -> Any:
+    """The Python type whose JSON schema type `get_json_schema` gives back: `{"type": ["string", "null"]}`
+    becomes `str | None`; a missing or unknown type is shown as a string."""
+    kinds = spec.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else kinds if isinstance(kinds, list) else []
+    types = [_JSON_TYPES[k] for k in kinds if isinstance(k, str) and k in _JSON_TYPES]
+    return Union[tuple(types)] if len(types) > 1 else types[0] if types else str
+
+
+def _description(spec: Mapping[str, Any], name: str) -> str:
+    """One docstring line's worth of the property's description (the parser reads one entry per line)."""
+    text = " ".join(str(spec.get("description") or "").split()) or name
+    return text + "." if _CHOICES_SUFFIX.search(text) else text
+
+
 def _tool_method(tool: Tool) -> Callable[..., str]:
     """A method `name(self, **arguments) -> str` whose signature and docstring mirror the tool's schema."""
     properties = dict(tool.parameters.get("properties", {}))
-    required = set(tool.parameters.get("required", []))
+    required = [k for k in tool.parameters.get("required", []) if k in properties]
+    names = _signature_names(properties)
+    real_name = {alias: name for name, alias in names.items() if alias != name}
 
     def method(self: ToolSlot, **arguments: Any) -> str:
-        return self._call(tool.name, arguments)
+        return self._call(tool.name, {real_name.get(k, k): v for k, v in arguments.items()})
 
-    params = [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, annotation=_JSON_TYPES.get(spec.get("type"), str),
+    # Required first (in the schema's order), as a signature has no default-less parameter after one
+    # with a default; get_json_schema lists `required` in signature order. The signature is only ever
+    # read: TRL calls `method(**arguments)`.
+    order = [*dict.fromkeys(required), *(k for k in properties if k not in required)]
+    params = [inspect.Parameter(names[k], inspect.Parameter.POSITIONAL_ONLY, annotation=_annotation(properties[k]),
                                 default=inspect.Parameter.empty if k in required else None)
-              for k, spec in properties.items()]
+              for k in order]
     method.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *params], return_annotation=str)
-    method.__annotations__ = {p.name: p.annotation for p in params} | {"return": str}
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY), *params], return_annotation=str)
+    method.__annotations__ = {names[k]: _annotation(properties[k]) for k in properties} | {"return": str}
     method.__name__ = method.__qualname__ = tool.name
-    args = "".join(f"\n    {k}: {spec.get('description') or k}" for k, spec in properties.items())
-    sections = [tool.description, *([f"Args:{args}"] if args else []), "Returns:\n    The tool's output."]
+    args = "".join(f"\n    {names[k]}: {_description(spec, k)}" for k, spec in properties.items())
+    sections = [" ".join(tool.description.split()) or tool.name, *([f"Args:{args}"] if args else []),
+                "Returns:\n    The tool's output."]
     method.__doc__ = "\n\n".join(sections)
     return method
 
@@ -103,10 +161,7 @@ def environment_factory(env: ToolEnv) -> Callable[[], ToolSlot]:
     >>> slot = environment_factory(llmgym.make("counting", tools=["python"]))()   # doctest: +SKIP
     >>> slot.python(code="print(6 * 7)")                                            # doctest: +SKIP
     """
-    for name in env.tools:
-        if not name.isidentifier() or name in ("reset", "tool_calls"):
-            raise LLMGymError(f"tool name {name!r} cannot be trained with TRL (it must be a Python identifier "
-                              "other than reset and tool_calls)")
+    check_tools(list(env.tools.values()))  # the ToolEnv checked them; a subclass may have swapped them
     cls = type(f"{env.name.title()}ToolSlot", (ToolSlot,), {t.name: _tool_method(t) for t in env.tools.values()})
     return lambda: cls(env)
 
