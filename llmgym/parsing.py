@@ -10,8 +10,8 @@ Model output is hostile and degenerate (60,000 spaces, 65,536 newlines, thousand
 ``<answer>`` tags), so nothing here backtracks: boxes and tags are found with ``str.find``-style
 scans, ``####`` lines line by line, and the fallback tokenises only the last `FALLBACK_CHARS`
 characters with a regex whose alternatives are all possessive in effect (no nested quantifiers).
-Runs of 64 or more whitespace characters collapse to one, trailing whitespace is dropped, then
-only the last `MAX_SCAN_CHARS` characters are searched, so a 10 MB string costs about as much as a
+Trailing whitespace is dropped, runs of 64 or more whitespace characters in the last
+`COLLAPSE_CHARS` collapse to one, then only the last `MAX_SCAN_CHARS` characters are searched, so a 10 MB string costs about as much as a
 normal one: a real completion ends with its answer. A completion longer than that window gets no
 last-number fallback: its last number is no answer when what came before it was not read.
 
@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 MAX_SCAN_CHARS = 65_536   # the tail of a completion that is searched at all
 FALLBACK_CHARS = 4_096    # the tail that the last-expression fallback tokenises
+COLLAPSE_CHARS = 1 << 20  # the tail in which whitespace runs are collapsed before the window
 MAX_NESTED_BOX = 8
 
 # Words that undo a value they stand next to: alternatives, doubt, negation, approximation.
@@ -301,11 +302,13 @@ def extract_answer(text: object) -> ParsedAnswer:
     """Find the final answer in a completion. Any input is accepted; nothing found gives `NOTHING`."""
     if not isinstance(text, str) or not text:
         return NOTHING
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    text = _LONG_SPACE_RE.sub(_collapse, text).rstrip()  # a run of 65,536 newlines says nothing
-    windowed = len(text) > MAX_SCAN_CHARS
-    text = text[-MAX_SCAN_CHARS:]
+    text = text.rstrip()
+    tail = text[-COLLAPSE_CHARS:]
+    if "\x00" in tail:
+        tail = tail.replace("\x00", "")
+    tail = _LONG_SPACE_RE.sub(_collapse, tail)  # a run of 65,536 newlines says nothing
+    windowed = len(text) > COLLAPSE_CHARS or len(tail) > MAX_SCAN_CHARS
+    text = tail[-MAX_SCAN_CHARS:]
     boxes = _boxes(text)
     tags = _tags(text)
     hashes = _hash_lines(text) if "####" in text else []

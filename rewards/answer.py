@@ -23,6 +23,7 @@ from llmgym.parsing import ParsedAnswer, extract_answer
 from llmgym.rubric import BaseReward, check_batch
 from llmgym.types import Score, Task
 
+from . import verify_worker
 from .verify import (MAX_ANSWER_CHARS, answers_match, is_multi_valued, normalize_string, parse_number,
                      prefilter)
 
@@ -64,6 +65,9 @@ class AnswerReward(BaseReward):
 
     def __init__(self, timeout: float | None = None):
         self.timeout = timeout
+        # The first symbolic comparison of a process waits 2-5 s for sympy's imports: start the
+        # worker now, in the background, so that it is ready before the first step needs it.
+        verify_worker.prestart()
 
     def score(self, completion: str, task: Task) -> Score:
         return self.score_batch([completion], [task])[0]

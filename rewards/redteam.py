@@ -114,6 +114,14 @@ def adversarial_forms(task: Task) -> dict[str, list[str]]:
                           f"\\boxed{{{g} maybe}}", f"\\boxed{{{g} or so}}", f"\\boxed{{{g}-ish}}", f"\\boxed{{{g}???}}",
                           f"\\boxed{{{g} etc}}", f"\\boxed{{{g} \\text{{ or more}}}}", f"\\boxed{{about {g}}}",
                           f"\\boxed{{approximately {g}}}", f"\\boxed{{\\approx {g}}}"],
+        # LaTeX that math-verify reads only part of: whichever part it keeps must not decide.
+        "latex_tricks": [t.format(a=a, b=b) for a, b in ((w, g), (g, w)) for t in (
+            "\\boxed{{{a} \\\\ {b}}}", "\\boxed{{{a} | {b}}}", "\\boxed{{{a} \\mid {b}}}", "\\boxed{{{a} \\cup {b}}}",
+            "\\boxed{{{a} \\hspace{{1em}} {b}}}", "\\boxed{{{a} \\wedge {b}}}", "\\boxed{{{a} \\land {b}}}",
+            "\\boxed{{{a} \\dots {b}}}", "\\boxed{{{a} \\to {b}}}", "\\boxed{{{a} \\rightarrow {b}}}",
+            "\\boxed{{\\underline{{{a}}} {b}}}", "\\boxed{{{a} \\text{{, }} {b}}}", "\\boxed{{\\cancel{{{a}}} {b}}}",
+            "\\boxed{{\\sout{{{a}}} {b}}}", "\\boxed{{{b}_{{{a}}}}}", "\\boxed{{\\overset{{{a}}}{{{b}}}}}",
+            "\\boxed{{{a} \\text{{ else }} {b}}}", "\\boxed{{{a} \\;\\text{{or}}\\; {b}}}", "\\boxed{{{a} OR {b}}}")],
         "degenerate_whitespace": [f"\\boxed{{{w}}}" + " " * 60_000 + g, f"#### {w}" + " " * 60_000 + "x",
                                   "\n" * 65_536 + w, "<answer>" * 10_000 + w, "\t\n" * 30_000 + f"\\boxed{{{w}}}",
                                   f"\\boxed{{{w}}}" + "\n" * 65_536 + g, f"#### {g}" + " " * 60_000 + "x"],

@@ -95,6 +95,24 @@ _MATH_WORDS = frozenset("""
 """.split())
 _WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 _SEPARATOR_WORDS = frozenset(("or", "and"))
+# The LaTeX commands an answer of each kind may use; any other (\cancel, \to, \mid, \hspace, ...)
+# makes it unparsable before it reaches math-verify, which would read a part of it.
+_NUMBER_COMMANDS = frozenset(r"""
+    \frac \dfrac \tfrac \sqrt \cdot \times \div \pi \left \right \text \textbf \textit \textrm \mathrm
+    \mathbf \mbox \operatorname \displaystyle \quad \qquad \circ \degree \infty \ln \log \exp \sin \cos
+    \tan \cot \sec \csc \arcsin \arccos \arctan \sinh \cosh \tanh \approx
+""".split())
+_NUMBER_SUBSCRIPT_RE = re.compile(r"[^A-Za-z\s]\s*_|\s_")
+_SET_COMMANDS = frozenset(r"\cup \cap \emptyset \varnothing \pm \mp \lor \vee \setminus".split())
+_RELATIONS = frozenset(r"\le \leq \ge \geq \lt \gt \neq \ne".split())
+_COMMANDS = {
+    "number": _NUMBER_COMMANDS,
+    "expression": _NUMBER_COMMANDS | frozenset(r"\binom \choose \theta \alpha \beta \gamma \lambda \mu \sigma".split()),
+    "set": _NUMBER_COMMANDS | _SET_COMMANDS,
+    "interval": _NUMBER_COMMANDS | _RELATIONS | frozenset(r"\cup \emptyset \varnothing \in \mathbb".split()),
+    "equation": _NUMBER_COMMANDS | _RELATIONS,
+}
+_FREE_VARIABLE_RE = re.compile(r"(?<![A-Za-z])[a-df-hj-zA-Z](?![A-Za-z])")  # a lone letter, not e or i
 # Prose punctuation that no mathematical answer holds: `\frac{1}{3}???`, `12...`, `"12"`.
 _JUNK_RE = re.compile(r"[?@#\"`]|\.\.|!!")
 _ASSIGN_RE = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*")
@@ -399,14 +417,17 @@ def split_values(text: str) -> list[str]:
     """The values an answer lists at its top level: commas (not ``1,000``'s), semicolons,
     ``or``/``and``, ``\\lor`` and ``\\quad`` outside brackets split; intervals and tuples stay whole.
 
-    >>> split_values("(2, 2), (6, 2)"), split_values("x = 1 \\\\lor x = 2"), split_values("1,000")
-    (['(2, 2)', '(6, 2)'], ['x = 1', 'x = 2'], ['1,000'])
+    >>> split_values("(2, 2), (6, 2)"), split_values("x = 1 \\\\lor x = 2"), split_values("1,000"), split_values("3 4")
+    (['(2, 2)', '(6, 2)'], ['x = 1', 'x = 2'], ['1,000'], ['3', '4'])
     """
     s = text.replace("\\{", "{").replace("\\}", "}").strip()
     if _encloses(s) and s[0] == "{":
         s = s[1:-1]
     s = _THIN_GROUP_RE.sub("", s)
-    s = re.sub(r"\\(?:lor|vee|quad|qquad)\b|\\text\{\s*(?:or|and)\s*\}", " ; ", s)
+    s = re.sub(r"\\(?:lor|vee|quad|qquad)\b|\\text\{\s*(?:or|and)\s*\}|\\\\", " ; ", s)
+    for _ in range(3):
+        s = _TEXT_CMD_RE.sub(r" \1 ", s)  # `12 \text{, } 13` lists two values
+    s = re.sub(r"(?<=\d)\s+(?=\d)", ";", s)  # `3 4` is two numbers, never 34
     s = re.sub(r"(?<![A-Za-z])(?:or|and)(?![A-Za-z])", ";", s)
     parts, depth, cur = [], 0, []
     for i, ch in enumerate(s):
@@ -454,6 +475,7 @@ def _compact(text: str) -> str:
     False
     """
     s = _strip_latex_decorations(text).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = re.sub(r"(?<=\d)\s+(?=\d)", ";", s)  # `3 4` must not become 34
     s = re.sub(r"\s+", "", s)
     return re.sub(r"([\^_])\{(\w)\}", r"\1\2", s)
 
@@ -530,7 +552,7 @@ def _answers_match(predicted: Any, gold: Any, answer_type: str | None, timeout: 
     if pred is None:
         return False, reason
     multi = is_multi_valued(gold, kind)
-    reason = _prose_reason(pred, multi, words)
+    reason = _form_reason(pred, kind, multi, words)
     if reason:
         return False, reason
     gold_text = _gold_text(gold)
@@ -540,6 +562,8 @@ def _answers_match(predicted: Any, gold: Any, answer_type: str | None, timeout: 
         g, p = parse_number(gold, trusted=True), parse_number(pred, words=words)
         if g is not None and p is not None:
             return (True, None) if numbers_equal(p, g, pred) else (False, "wrong")
+        if g is not None and _FREE_VARIABLE_RE.search(_COMMAND_RE.sub(" ", pred)):
+            return False, "wrong"  # `1 x` holds a variable: no number, and no need to ask sympy
     elif multi:
         g_set, p_set = parse_number_set(gold, trusted=True), parse_number_set(pred, words=words)
         if g_set is not None and p_set is not None:
@@ -586,13 +610,28 @@ def _sets_match(pred: str, gold: str, timeout: float | None, words: frozenset[st
     return True, None
 
 
-def _prose_reason(pred: str, multi: bool, words: frozenset[str]) -> str | None:
-    """`hedged` for hedge or negation words and commands, `extra_text` for other prose in an
-    answer that should be mathematics. Single letters are variables; words of the question,
-    units and function names are allowed."""
+def _form_reason(pred: str, kind: str, multi: bool, words: frozenset[str]) -> str | None:
+    """Why `pred` is no mathematical answer of `kind`, or None.
+
+    `hedged` for hedge or negation words and commands; `unparsable` for LaTeX commands outside
+    the small grammar of answers of that kind (``\\cancel{13} 12``, ``12 \\to 13``, ``12 \\mid 13``:
+    math-verify reads a part of what it cannot parse whole, so they must not reach it), for a line
+    break or an ellipsis, and for ``|`` that is not an absolute value around the whole answer;
+    `extra_text` for prose. Single letters are variables; words of the question, units and
+    function names are allowed."""
+    allowed = _COMMANDS[kind] | (_SET_COMMANDS if multi else frozenset())
     for m in _COMMAND_RE.finditer(pred):
-        if m.group() in HEDGE_COMMANDS and not (multi and m.group() in ("\\pm", "\\mp", "\\lor", "\\vee")):
+        command = m.group()
+        if command in HEDGE_COMMANDS and not (multi and command in ("\\pm", "\\mp", "\\lor", "\\vee")):
             return "hedged"
+        if command not in allowed:
+            return "unparsable"
+    if "\\\\" in pred or "..." in pred:
+        return "unparsable"
+    if "|" in pred and not (kind in ("expression", "equation") or _absolute_value(pred)):
+        return "unparsable"
+    if "_" in pred and (kind == "number" or _NUMBER_SUBSCRIPT_RE.search(pred)):
+        return "unparsable"  # `12_{13}`: a subscript is no part of a number (x_{1} is a name)
     plain = _COMMAND_RE.sub(" ", pred)
     extra = "extra_text" if _JUNK_RE.search(plain) else None
     for m in _WORD_RE.finditer(plain):
@@ -602,6 +641,11 @@ def _prose_reason(pred: str, multi: bool, words: frozenset[str]) -> str | None:
         if len(w) > 2 and extra is None and w not in _MATH_WORDS and not _allowed_word(w, words):
             extra = "extra_text"
     return extra
+
+
+def _absolute_value(pred: str) -> bool:
+    s = pred.strip()
+    return s.count("|") == 2 and s.startswith("|") and s.endswith("|")
 
 
 def _gold_text(gold: Any) -> str:

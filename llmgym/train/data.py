@@ -16,6 +16,7 @@ import json
 from typing import Any, Callable, Sequence
 
 from llmgym.env import TextEnv, ToolEnv, parse_tool_call
+from llmgym.rubric import score_batch_guarded
 from llmgym.types import Task
 
 TASK_COLUMN = "task"
@@ -97,7 +98,7 @@ def reward_functions(env: TextEnv, on_scores: Callable[..., None] | None = None
         key = (tuple(texts), tuple(unanswered), tuple(columns[TASK_COLUMN]))
         if batch.get("key") != key:
             tasks = decode_tasks(columns[TASK_COLUMN])
-            components = {r.name: [0.0 if u else s.value for s, u in zip(r.score_batch(texts, tasks), unanswered)]
+            components = {r.name: [0.0 if u else s.value for s, u in zip(score_batch_guarded(r, texts, tasks), unanswered)]
                           for r, _ in entries}
             batch.update(key=key, components=components)
             if on_scores is not None:
