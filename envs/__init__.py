@@ -11,4 +11,6 @@ def llmgym_register_envs(register):
              description="Letters in words, every k-th letter, spelling backwards, 9.11 vs 9.9, counting items.")
     register("code", "llmgym.envs.code:CodeEnv",
              description="Write a Python function from a description; hidden unit tests run in a sandbox (families: strings, lists, numbers, dicts, humaneval).")
+    register("dataset", "llmgym.envs.dataset:DatasetEnv", required_options=("path",),
+             description="A user's JSONL/JSON/CSV/Parquet file or datasets folder (path=FILE): columns mapped, answers through the shared verifier.")
     register("rlhf", "llmgym.envs.rlhf:RLHFEnv", description="Jokes, poems, one-sentence summaries, slogans scored by a gold labeler, a reward model (reward=reward_model:PATH) or an LLM judge.")

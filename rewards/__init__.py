@@ -11,6 +11,8 @@ def llmgym_register_rewards(register):
              description="1 when the completion gives exactly one final answer in \\boxed{}.")
     register("length", "llmgym.rewards.answer:LengthReward",
              description="Penalises completions longer than a token budget.")
+    register("choice", "llmgym.rewards.choice:ChoiceReward",
+             description="1 when the final answer is exactly one letter A-E and the right one; hedges (A or B) score 0.")
     register("tests", "llmgym.rewards.code:TestsReward",
              description="Fraction of hidden unit tests passed plus an all-passed bonus, run in the sandbox.")
     register("gold", "llmgym.rewards.rlhf:GoldReward",
