@@ -1,12 +1,18 @@
-"""Verifier throughput and worst case, side by side with calling math-verify directly.
+"""Verifier throughput, worst case and red team, side by side with calling math-verify directly.
 
-    .venv/bin/python benchmarks/bench_verifier.py [--numeric N] [--symbolic N] [--compare-hostile]
+    .venv/bin/python benchmarks/bench_verifier.py [--numeric N] [--symbolic N] [--tasks N] [--compare-hostile]
 
 Prints verifications per second for simple numeric answers and for symbolic ones, for
 `llmgym.rewards.verify.answers_match` and for ``math_verify.verify(parse(gold), parse(pred))`` in
 the same run on the same distinct pairs (no pair repeats, so no cache helps either side), the
 ratio, and the time of every hostile input through `AnswerReward` with the worst case.
-Targets: simple answers at least 2x faster than the direct call; no hostile input over 1 s.
+Then the red team (`llmgym.rewards.redteam`) over `--tasks` eval tasks of every math family and
+level and of counting: false-positive rate per adversarial family and false-negative rate per
+legitimate family, each also for math-verify alone on the extracted answer (what a gym that hands
+its answers to math-verify credits); and `env.step` on degenerate inputs up to 10 MB against a
+step on an ordinary completion in the same run.
+Targets: simple answers at least 2x faster than the direct call; no hostile input over 1 s;
+red team 0 false positives and >= 99% legitimate forms accepted.
 A figure, not a test: nothing here passes or fails.
 """
 
@@ -86,6 +92,7 @@ def main() -> None:
     parser.add_argument("--compare-hostile", action="store_true",
                         help="also time math-verify directly on the hostile inputs (slow: its own 5 s timeouts)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tasks", type=int, default=4, help="red team: eval tasks per math family and level")
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)  # math-verify logs whole inputs on timeouts
 
@@ -131,6 +138,89 @@ def main() -> None:
         print(line)
         worst = max(worst, (name, elapsed), key=lambda w: w[1])
     print(f"worst case: {worst[1] * 1000:.1f} ms ({worst[0]}); target: under 1000 ms")
+    red_team_table(args.tasks, direct)
+    degenerate_steps()
+
+
+def red_team_table(n_tasks: int, direct) -> None:
+    import llmgym
+    from llmgym.parsing import extract_answer
+    from llmgym.rewards.redteam import red_team
+
+    envs, tasks = {}, []
+    for family in ("arithmetic", "word", "algebra"):
+        for level in range(1, 6):
+            env = llmgym.make("math", level=level, family=family)
+            for task in env.tasks("eval", n=n_tasks, seed=2):
+                envs[task.id], _ = env, tasks.append(task)
+    for level in range(1, 6):
+        env = llmgym.make("counting", level=level, family="mixed")
+        for task in env.tasks("eval", n=2 * n_tasks, seed=2):
+            envs[task.id], _ = env, tasks.append(task)
+    reward = AnswerReward()
+
+    class _Verdict:
+        def __init__(self, value: float):
+            self.value = value
+
+    def math_verify_alone(completion: str, task: Task) -> _Verdict:
+        answer = extract_answer(completion).text
+        try:
+            return _Verdict(float(answer is not None and bool(direct(answer, str(task.answer)))))
+        except BaseException:  # noqa: BLE001 - a figure, whatever it raised
+            return _Verdict(0.0)
+
+    skip = ("huge", "degenerate_whitespace")  # math-verify alone takes seconds each on these
+    start = time.perf_counter()
+    ours_fp, ours_fn = red_team(reward.score, tasks, reference=lambda t: envs[t.id].reference(t))
+    elapsed = time.perf_counter() - start
+    mv_fp, mv_fn = red_team(math_verify_alone, tasks, reference=lambda t: envs[t.id].reference(t), skip=skip)
+    print(f"\nred team over {len(tasks)} tasks ({elapsed:.1f} s for ours): "
+          "adversarial families (false positives) and legitimate ones (false negatives)")
+    print(f"  {'family':<24} {'n':>6} {'ours':>8} {'math-verify':>12} {'slowest step':>14}")
+    for title, ours, theirs in (("false positives", ours_fp, mv_fp), ("false negatives", ours_fn, mv_fn)):
+        print(f"  -- {title}")
+        for family, result in ours.items():
+            other = theirs.get(family)
+            mv = f"{other.rate:>11.1%}" if other else f"{'(skipped)':>12}"
+            print(f"  {family:<24} {result.n:>6} {result.rate:>7.1%} {mv} {result.slowest * 1000:>11.1f} ms")
+        total = sum(r.n for r in ours.values())
+        errors = sum(r.errors for r in ours.values())
+        print(f"  {'all':<24} {total:>6} {errors / total:>7.2%}")
+
+
+def degenerate_steps() -> None:
+    import llmgym
+
+    env = llmgym.make("math", level=1)
+    cases = {
+        "ordinary completion": "3 + 4 = 7, so the answer is \\boxed{7}.",
+        "#### 1 + 60,000 spaces + x": "#### 1" + " " * 60_000 + "x",
+        "65,536 newlines": "\n" * 65_536 + "1",
+        "\\t\\n runs (10 MB)": "\t\n" * 5_000_000,
+        "<answer> x 1M (8 MB)": "<answer>" * 1_000_000,
+        "<answer>1</answer> x 500k": "<answer>1</answer>" * 500_000,
+        "\\boxed{1} x 1M": "\\boxed{1}" * 1_000_000,
+        "#### lines x 1.4M": "#### 1\n" * 1_400_000,
+        "unclosed \\boxed{ x 1.4M": "\\boxed{" * 1_400_000,
+        "10 MB of x": "x" * 10_000_000,
+        "10 MB of digits": "9" * 10_000_000,
+        "'12 or ' x 1.7M": "12 or " * 1_700_000,
+    }
+    print("\nenv.step (math level 1: correct + format + length) on degenerate inputs")
+    print(f"  {'input':<30} {'ms':>9} {'x ordinary':>11}  reward reason")
+    base = None
+    for name, text in cases.items():
+        env.reset(seed=0)
+        times = []
+        for _ in range(3):
+            env.reset(seed=0)
+            start = time.perf_counter()
+            _, reward, *_, info = env.step(text)
+            times.append(time.perf_counter() - start)
+        best = min(times)
+        base = base or best
+        print(f"  {name:<30} {best * 1000:>9.2f} {best / base:>10.0f}x  {reward:.1f} {info['reason']}")
 
 
 if __name__ == "__main__":
