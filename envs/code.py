@@ -73,6 +73,7 @@ class CodeEnv(SingleTurnEnv):
     """Write a Python function; reward from hidden unit tests run in the sandbox."""
 
     name = "code"
+    version = "1"  # bump when a change alters the tasks of a split or how they score
     description = "Write a Python function from a description and signature; hidden tests run in a sandbox."
     levels = (1, 2, 3)
     families = (*FAMILIES, "mixed", "humaneval")

@@ -355,6 +355,7 @@ class CountingEnv(SingleTurnEnv):
     """
 
     name = "counting"
+    version = "1"  # bump when a change alters the tasks of a split or how they score
     description = "Letters in words, every k-th letter, spelling backwards, 9.11 vs 9.9, counting items."
     levels = LEVELS
     families = (*FAMILIES, "mixed")

@@ -162,6 +162,7 @@ class RLHFEnv(SingleTurnEnv):
     """Unverifiable writing tasks scored by a pluggable reward (gold, reward model or judge)."""
 
     name = "rlhf"
+    version = "1"  # bump when a change alters the tasks of a split or how they score
     description = "Jokes, short poems, one-sentence summaries, slogans; reward: gold labeler, reward model or LLM judge."
     levels = LEVELS
     system_prompt = "You are a helpful, witty writer. Answer with the requested text only."

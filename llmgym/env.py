@@ -42,6 +42,10 @@ from .rubric import Rubric
 from .types import Score, Task
 
 SPLITS = ("train", "eval")
+# The version of an env that declares none, and what a results row or run directory written before
+# env versions were recorded counts as (see `TextEnv.version`).
+UNVERSIONED = "unversioned"
+UNRECORDED = "unrecorded"
 # Keys every `info` dict from `step` carries (reset's info carries the first and "messages").
 STEP_INFO_KEYS = ("task_id", "answer", "reward_components", "reason")
 RESET_INFO_KEYS = ("task_id", "messages", "meta")
@@ -98,7 +102,7 @@ def split_of(task_id: str, eval_fraction: float) -> str:
 class TextEnv(gym.Env[str, str]):
     """Base class of every llmgym environment: observations and actions are text.
 
-    Subclasses set `name`, `levels` and `description`, implement `default_rubric()` and one of
+    Subclasses set `name`, `levels`, `description` and `version`, implement `default_rubric()` and one of
     `generate_task(rng)` (procedural) or `task_list()` (a fixed dataset), and `step`.
     `level` is a constructor argument so that curricula and reports can vary difficulty.
     """
@@ -110,6 +114,13 @@ class TextEnv(gym.Env[str, str]):
     families: tuple[str, ...] = ()  # task families selectable with a `family` argument, if any
     system_prompt: str | None = None
     eval_fraction: float = 0.2
+    # Which eval set this is: bump it whenever a change to the generator, prompts, defaults or rubric
+    # changes the tasks a split holds or how they score. Bench results and run directories record it,
+    # and `llmgym bench` refuses to resume (or `llmgym report` to merge) episodes of another version.
+    # Options (level, family, ...) are not folded in: a bench labels each env with its options and
+    # keys episodes by level, and a run directory records its env spec. An env whose version depends
+    # on its data (the `dataset` env: a hash of the file) defines it as a property.
+    version: str = UNVERSIONED
     # Give up on drawing new tasks after this many draws in a row produced nothing new.
     max_stale_draws: int = 2000
 
@@ -408,6 +419,11 @@ class ToolEnv(TextEnv):
         self.messages: list[dict[str, str]] = []
         self.tool_calls = 0
         self.turns = 0
+
+    @property
+    def version(self) -> str:  # type: ignore[override]
+        # The base env's tasks and rubric; the tools are part of the env's options (`tools=[...]`).
+        return self.base.version
 
     def default_rubric(self) -> Rubric:
         return self.base.rubric

@@ -7,7 +7,10 @@ written with a single `write` on an `O_APPEND` descriptor, so a killed process l
 (env, level, policy, task, sample) key already there, so it resumes where the last run stopped
 and can also extend a bench with more policies, envs, tasks or samples. `OUT/bench.json` records
 the sampling settings; a rerun with different ones is refused, since its episodes would not be
-comparable with those already written.
+comparable with those already written. For the same reason every row records its env's version
+(`TextEnv.version`), and a rerun whose env has another version than the rows of that env and level
+is refused: its fix is a fresh `--out`. Rows written before versions were recorded count as version
+"unrecorded", so they are refused too (nothing says which generator or rubric wrote them).
 
 Policies are built one at a time (a model is loaded only when it has episodes left to run) and
 may be a registered name with options (`hf:path=DIR`, `openai:base_url=...`), a checkpoint or
@@ -22,9 +25,9 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from llmgym.env import TextEnv
+from llmgym.env import UNRECORDED, UNVERSIONED, TextEnv
 from llmgym.errors import LLMGymError
 from llmgym.io import atomic_write_text
 from llmgym.registry import parse_name_options
@@ -45,6 +48,11 @@ class EnvCase:
     env: TextEnv
     tasks: list[Task] = field(default_factory=list)
 
+    @property
+    def version(self) -> str:
+        """The env's version, as its episodes record it."""
+        return str(getattr(self.env, "version", UNVERSIONED))
+
 
 @dataclass
 class PolicyCase:
@@ -61,6 +69,38 @@ def record_key(env: str, level: Any, policy: str, task_id: str, sample: int) -> 
 
 def key_of(record: Mapping[str, Any]) -> str:
     return record_key(record["env"], record.get("level"), record["policy"], record["task_id"], record["sample"])
+
+
+def recorded_versions(records: Iterable[Mapping[str, Any]], where: Any) -> dict[tuple[str, Any], str]:
+    """(env, level) -> the env version its rows record (`"unrecorded"` for rows older than versions).
+
+    Rows of one env and level with two versions (results files concatenated, say) are not comparable:
+    that is one `LLMGymError` naming both, since no report may merge them.
+    """
+    versions: dict[tuple[str, Any], str] = {}
+    for r in records:
+        key, version = (r["env"], r.get("level")), str(r.get("env_version") or UNRECORDED)
+        first = versions.setdefault(key, version)
+        if first != version:
+            raise LLMGymError(f"{where} mixes {key[0]} level {key[1]} episodes of env versions {_shown(first)} and "
+                              f"{_shown(version)}, which are not comparable: keep one version's rows, or rerun "
+                              "the bench into a fresh --out")
+    return versions
+
+
+def check_versions(envs: Sequence[EnvCase], records: Sequence[Mapping[str, Any]], where: Any) -> None:
+    """Refuse to add episodes of an env to rows of the same env and level written by another version."""
+    recorded = recorded_versions(records, where)
+    for case in envs:
+        theirs = recorded.get((case.label, case.level))
+        if theirs is not None and theirs != case.version:
+            raise LLMGymError(f"{where} holds {case.label} level {case.level} episodes of env version "
+                              f"{_shown(theirs)}, but {case.label} is now version {case.version!r}: bench this "
+                              "version into a fresh --out")
+
+
+def _shown(version: str) -> str:
+    return f"{version!r} (written before env versions were recorded)" if version == UNRECORDED else repr(version)
 
 
 # -- results.jsonl ---------------------------------------------------------------------------------
@@ -118,13 +158,13 @@ def is_correct(components: Mapping[str, float], reward: float) -> bool:
 
 
 def episode_record(env: str, level: Any, policy: str, episode: Episode, sample: int,
-                   wall_seconds: float) -> dict[str, Any]:
+                   wall_seconds: float, *, env_version: str) -> dict[str, Any]:
     """The `results.jsonl` row of one finished episode (see docs/reports.md)."""
     task, score, info = episode.task, episode.score, episode.info
     plain = task.to_dict()
     components = dict(score.components)
     record: dict[str, Any] = {
-        "v": RECORD_VERSION, "env": env, "level": level,
+        "v": RECORD_VERSION, "env": env, "env_version": env_version, "level": level,
         "family": task.meta.get("family"), "policy": policy, "task_id": task.id, "sample": sample,
         "prompt": plain["prompt"], "gold": plain["answer"],
         "completion": episode.turns[-1].action if episode.turns else "",
@@ -258,7 +298,9 @@ def run_bench(envs: Sequence[EnvCase], policies: Sequence[PolicyCase], out: str 
     out = Path(out)
     check_settings(out, params, seed)
     results = ResultsFile(out / RESULTS)
-    done = {key_of(r): r for r in results.load()}
+    loaded = results.load()
+    check_versions(envs, loaded, results.path)
+    done = {key_of(r): r for r in loaded}
     wanted: list[str] = []
     try:
         for pcase in policies:
@@ -286,7 +328,8 @@ def run_bench(envs: Sequence[EnvCase], policies: Sequence[PolicyCase], out: str 
                                        batch_size=size)
                     share = (time.perf_counter() - t0) / len(chunk)
                     for (task, sample, key), ep in zip(chunk, episodes):
-                        record = episode_record(case.label, case.level, pcase.label, ep, sample, share)
+                        record = episode_record(case.label, case.level, pcase.label, ep, sample, share,
+                                                env_version=case.version)
                         results.append(record)
                         done[key] = record
                         if on_episode is not None:

@@ -5,6 +5,7 @@
     {"schema": "llmgym.bench.summary", "schema_version": 1, "created": "2026-01-01T00:00:00Z",
      "llmgym_version": "0.1.0", "settings": {"params": {...SamplingParams}, "seed": 0},
      "envs": ["math", ...], "policies": ["smollm2", ...],
+     "env_versions": [{"env": "math", "level": 1, "version": "1"}, ...],
      "results": [{"env", "policy", "tasks", "episodes", "samples_per_task",
                   "accuracy": {"value", "low", "high"}, "pass_at_k": {"1": .., "4": ..},
                   "maj_at_k": {"2": .., "4": ..}, "reward": {"mean", "components": {name: mean}},
@@ -138,6 +139,9 @@ def build_summary(records: Sequence[Mapping[str, Any]], settings: Mapping[str, A
     """The summary.json document for `records` (see the module docstring for its schema)."""
     from llmgym import __version__
 
+    from .bench import recorded_versions
+
+    versions = recorded_versions(records, "these results")  # mixed versions: refused, never merged
     results = summarize(records)
     return {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
@@ -145,6 +149,7 @@ def build_summary(records: Sequence[Mapping[str, Any]], settings: Mapping[str, A
         "llmgym_version": __version__, "settings": dict(settings or {}),
         "envs": list(dict.fromkeys(r["env"] for r in results)),
         "policies": list(dict.fromkeys(r["policy"] for r in results)),
+        "env_versions": [{"env": env, "level": level, "version": v} for (env, level), v in versions.items()],
         "results": results,
     }
 

@@ -1,5 +1,8 @@
 """`llmgym report DIR`: render the report of a training run directory (curves, before/after), or
 re-render a bench directory's summary.json, report.md and report.html from its results.jsonl.
+
+A results.jsonl holding rows of one env and level written by two env versions (files concatenated)
+is refused: their episodes are not comparable, so no report merges them.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ def run(args: argparse.Namespace) -> int:
 
         paths = render_run(path)
     elif (path / "results.jsonl").is_file():
-        from .bench import CONFIG, ResultsFile
+        from .bench import CONFIG, ResultsFile, recorded_versions
         from .render import render_bench
 
         records = ResultsFile(path / "results.jsonl").load(repair=False)
         if not records:
             raise LLMGymError(f"{path / 'results.jsonl'} holds no finished episode")
+        recorded_versions(records, path / "results.jsonl")  # rows of two versions of one env: refused
         settings = {}
         if (path / CONFIG).is_file():
             raw = json.loads((path / CONFIG).read_text())

@@ -5,6 +5,9 @@ Under `accelerate launch` or `torchrun` every process runs this; only the main p
 and writes the run directory, and the summary records every rank that finished (gathered), which is
 how a distributed run proves that all ranks took part.
 
+config.yaml and summary.json record the env's version (`TextEnv.version`); `--resume` of a run
+trained on another version of its env is refused (one run, one eval set).
+
 `--resume` of a finished run returns its summary without writing anything; of a run whose
 checkpoint already reaches `--steps` (a kill during the final evaluation or while saving final/),
 it trains no step and finishes from that checkpoint (see `llmgym.train.rundir`).
@@ -66,12 +69,13 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
     started = time.perf_counter()
     torch.manual_seed(cfg.seed)
     env = llmgym.make(cfg.env)
-    from llmgym.env import ToolEnv
+    from llmgym.env import UNRECORDED, ToolEnv
 
     if isinstance(env, ToolEnv) and cfg.algo in ("rloo", "bon"):
         # Only GRPOTrainer runs tools (environment_factory); bon's SFT rounds see single completions.
         raise LLMGymError(f"--algo {cfg.algo} cannot train tool envs; use --algo grpo (or sft), or the env "
                           "without tools=")
+    env_version = str(env.version)
     policy = load_policy(cfg.policy, cfg.seed)
     # Learning-rate defaults follow model size: a from-scratch tiny model needs ~1000x a pretrained one's.
     n_params = sum(p.numel() for p in policy.model.parameters())
@@ -98,6 +102,13 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
                 _print_summary(console, finished)
             state.wait_for_everyone()
             return finished
+        recorded = run.recorded_env_version()
+        if recorded is not None and recorded != env_version:
+            # Steps trained on two versions' tasks would make one curve of two experiments.
+            shown = f"{recorded!r}" + (" (written before env versions were recorded)" if recorded == UNRECORDED
+                                       else "")
+            raise LLMGymError(f"{run.path} was trained on {cfg.env} version {shown}, but {cfg.env} is now "
+                              f"version {env_version!r}: train this version into a fresh --out")
         found = run.latest_checkpoint()
         if found is not None:
             checkpoint, done_steps = str(found[0]), found[1]
@@ -106,12 +117,12 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
             _remove_leftovers(run, say)
             run.drop_checkpoints_after(done_steps)
             run.cut_after(done_steps)
-            run.write_config(cfg.to_dict())  # flags given with --resume (e.g. --steps) are recorded
+            run.write_config(cfg.to_dict(), env_version=env_version)  # flags given with --resume are recorded
         say(f"resuming {run.path} from step {done_steps}" + ("" if checkpoint else " (no checkpoint yet)"))
     elif is_main:
         if run.metrics.exists() or run.final.exists():
             raise LLMGymError(f"{run.path} already holds a run: pass --resume {run.path} or another --out")
-        run.write_config(cfg.to_dict())
+        run.write_config(cfg.to_dict(), env_version=env_version)
     state.wait_for_everyone()
     say(f"llmgym train: env {cfg.env}, policy {cfg.policy}, algo {cfg.algo}, {cfg.steps} steps, "
         f"{world} process(es) -> {run.path}")
@@ -146,7 +157,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
             after = evaluate_now(model)
             run.log_metrics(eval_row(int(steps_done), after))
         run.save_model(run.final, model, tokenizer)
-        summary = {"run": str(run.path), "env": cfg.env, "policy": cfg.policy, "algo": cfg.algo,
+        summary = {"run": str(run.path), "env": cfg.env, "env_version": env_version, "policy": cfg.policy,
+                   "algo": cfg.algo,
                    "steps": int(steps_done), "target_steps": cfg.steps, "before": before, "after": after,
                    "wall_seconds": time.perf_counter() - started, "ranks": ranks}
         run.write_summary(summary)

@@ -1,11 +1,11 @@
 """The run directory: what one `llmgym train` leaves behind, and how `--resume` finds its place.
 
-    RUN/config.yaml         the resolved TrainConfig
+    RUN/config.yaml         the resolved TrainConfig, and the env's version (`env_version`)
     RUN/metrics.jsonl       one row per step (TRL's logs + tokens/s) and one per held-out evaluation
     RUN/samples.jsonl       sampled completions with their reward components
     RUN/checkpoints/        TRL/Trainer checkpoints; LATEST names the newest complete one
     RUN/final/              the trained model (loadable with --policy RUN)
-    RUN/summary.json        before/after held-out figures, wall time, ranks that took part
+    RUN/summary.json        before/after held-out figures, env version, wall time, ranks that took part
 
 Trainer writes a checkpoint folder file by file; LATEST is replaced atomically (temp file +
 `os.replace`) only after the folder is complete, so a `kill -9` during a save leaves LATEST on the
@@ -34,6 +34,9 @@ from llmgym.errors import LLMGymError
 from llmgym.io import atomic_dir, atomic_write_text as atomic_write, clean_leftovers
 
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
+# What config.yaml records about a run beside its TrainConfig options. `read_config` leaves these
+# out, so `--resume` builds its TrainConfig from the options alone.
+RECORDS = ("env_version",)
 
 
 class RunDir:
@@ -49,13 +52,28 @@ class RunDir:
         self.config = self.path / "config.yaml"
 
     # -- config ---------------------------------------------------------------------------------
-    def write_config(self, data: dict[str, Any]) -> None:
+    def write_config(self, data: dict[str, Any], *, env_version: str | None = None) -> None:
+        """config.yaml: the TrainConfig options `data`, then the version of the env trained on."""
         import yaml
 
         self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.config, yaml.safe_dump(data, sort_keys=False))
+        recorded = {**data, **({"env_version": env_version} if env_version is not None else {})}
+        atomic_write(self.config, yaml.safe_dump(recorded, sort_keys=False))
 
     def read_config(self) -> dict[str, Any]:
+        """The TrainConfig options config.yaml records (without the records of `RECORDS`)."""
+        return {k: v for k, v in self._config_file().items() if k not in RECORDS}
+
+    def recorded_env_version(self) -> str | None:
+        """The env version config.yaml records; `"unrecorded"` for a config.yaml written before env
+        versions were, None when the directory holds no config.yaml yet."""
+        from llmgym.env import UNRECORDED
+
+        if not self.config.is_file():
+            return None
+        return str(self._config_file().get("env_version") or UNRECORDED)
+
+    def _config_file(self) -> dict[str, Any]:
         import yaml
 
         if not self.config.is_file():
