@@ -24,9 +24,22 @@ __version__ = "0.1.0"
 __all__ = [
     "BaseReward", "Completion", "EnvCheckError", "Episode", "FunctionReward", "Gym", "LLMGymError",
     "Message", "PluginError", "Rubric", "SamplingParams", "Score", "SingleTurnEnv", "Task", "TextEnv",
-    "Tool", "ToolEnv", "Turn", "UnknownNameError", "check_env", "default_gym", "hookimpl", "make",
-    "make_policy", "make_reward",
+    "Tool", "ToolEnv", "Turn", "UnknownNameError", "check_env", "default_gym", "environment_factory", "hookimpl",
+    "make", "make_policy", "make_reward", "prompt_dataset", "reward_functions",
 ]
+
+
+# TRL adapters (`llmgym.adapters.trl`), loaded on first use so that `import llmgym` stays light.
+_LAZY = {"reward_functions": "llmgym.adapters.trl", "prompt_dataset": "llmgym.adapters.trl",
+         "environment_factory": "llmgym.adapters.trl"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'llmgym' has no attribute {name!r}")
 
 
 def make(name: str, **kwargs: Any) -> TextEnv:
