@@ -104,7 +104,7 @@ def test_report_refuses_a_results_file_that_merges_two_versions_of_one_env(tmp_p
 
 def test_a_training_run_records_its_env_version_and_refuses_to_resume_another(tmp_path):
     import train_toy
-    from llmgym.train.config import TrainConfig
+    from llmgym.train.config import TrainConfig, load_config
     from llmgym.train.rundir import RunDir
     from llmgym.train.run import train
 
@@ -115,8 +115,23 @@ def test_a_training_run_records_its_env_version_and_refuses_to_resume_another(tm
     summary = train(TrainConfig(**cfg))
     run = RunDir(out)
     assert summary["env_version"] == UNVERSIONED == run.recorded_env_version()
-    assert "env_version" not in run.read_config()  # --resume builds a TrainConfig from the options alone
+    # A comment, so config.yaml stays a config file: `--resume` and `--config` read it as it is.
+    assert run.config.read_text().startswith('# env_version: "unversioned"')
+    assert load_config(str(run.config)).env == "toyadd"
     run.write_config(run.read_config(), env_version="0")
     with pytest.raises(LLMGymError, match=r"trained on toyadd version '0', but toyadd is now version "
                                           r"'unversioned': train this version into a fresh --out"):
         train(TrainConfig(**{**cfg, "steps": 2}), resume=True)
+
+
+def test_a_run_directory_records_its_env_version_in_a_comment_and_older_ones_count_as_unrecorded(tmp_path):
+    from llmgym.env import UNRECORDED
+    from llmgym.train.rundir import RunDir
+
+    run = RunDir(tmp_path / "run")
+    assert run.recorded_env_version() is None  # nothing trained there yet
+    run.path.mkdir()
+    run.config.write_text("env: math\nsteps: 3\n")  # written before env versions were recorded
+    assert run.recorded_env_version() == UNRECORDED
+    run.write_config({"env": "math", "steps": 3}, env_version='3f2a-"quoted"')
+    assert run.recorded_env_version() == '3f2a-"quoted"' and run.read_config() == {"env": "math", "steps": 3}

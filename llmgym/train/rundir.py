@@ -1,6 +1,6 @@
 """The run directory: what one `llmgym train` leaves behind, and how `--resume` finds its place.
 
-    RUN/config.yaml         the resolved TrainConfig, and the env's version (`env_version`)
+    RUN/config.yaml         the resolved TrainConfig; its first line, a comment, the env's version
     RUN/metrics.jsonl       one row per step (TRL's logs + tokens/s) and one per held-out evaluation
     RUN/samples.jsonl       sampled completions with their reward components
     RUN/checkpoints/        TRL/Trainer checkpoints; LATEST names the newest complete one
@@ -34,9 +34,9 @@ from llmgym.errors import LLMGymError
 from llmgym.io import atomic_dir, atomic_write_text as atomic_write, clean_leftovers
 
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
-# What config.yaml records about a run beside its TrainConfig options. `read_config` leaves these
-# out, so `--resume` builds its TrainConfig from the options alone.
-RECORDS = ("env_version",)
+# config.yaml's first line records the version of the env trained on. A comment, not a key: the
+# file stays a TrainConfig that `--resume` and `--config` read as it is (unknown keys are refused).
+_ENV_VERSION_RE = re.compile(r"^# env_version: (\"(?:[^\"\\]|\\.)*\")")
 
 
 class RunDir:
@@ -53,16 +53,20 @@ class RunDir:
 
     # -- config ---------------------------------------------------------------------------------
     def write_config(self, data: dict[str, Any], *, env_version: str | None = None) -> None:
-        """config.yaml: the TrainConfig options `data`, then the version of the env trained on."""
+        """config.yaml: the TrainConfig options `data`, under a comment naming the env's version."""
         import yaml
 
         self.path.mkdir(parents=True, exist_ok=True)
-        recorded = {**data, **({"env_version": env_version} if env_version is not None else {})}
-        atomic_write(self.config, yaml.safe_dump(recorded, sort_keys=False))
+        head = "" if env_version is None else (f"# env_version: {json.dumps(str(env_version))} (the version of "
+                                               "the env trained on: a record, not an option)\n")
+        atomic_write(self.config, head + yaml.safe_dump(data, sort_keys=False))
 
     def read_config(self) -> dict[str, Any]:
-        """The TrainConfig options config.yaml records (without the records of `RECORDS`)."""
-        return {k: v for k, v in self._config_file().items() if k not in RECORDS}
+        import yaml
+
+        if not self.config.is_file():
+            raise LLMGymError(f"{self.path} is not a run directory (no config.yaml)")
+        return yaml.safe_load(self.config.read_text()) or {}
 
     def recorded_env_version(self) -> str | None:
         """The env version config.yaml records; `"unrecorded"` for a config.yaml written before env
@@ -71,14 +75,12 @@ class RunDir:
 
         if not self.config.is_file():
             return None
-        return str(self._config_file().get("env_version") or UNRECORDED)
-
-    def _config_file(self) -> dict[str, Any]:
-        import yaml
-
-        if not self.config.is_file():
-            raise LLMGymError(f"{self.path} is not a run directory (no config.yaml)")
-        return yaml.safe_load(self.config.read_text()) or {}
+        with open(self.config, encoding="utf-8") as f:
+            match = _ENV_VERSION_RE.match(f.readline())
+        try:
+            return str(json.loads(match.group(1))) if match else UNRECORDED
+        except ValueError:  # a hand-edited line: no version anyone can trust
+            return UNRECORDED
 
     # -- rows -----------------------------------------------------------------------------------
     def append(self, path: Path, rows: Iterable[dict[str, Any]]) -> None:
