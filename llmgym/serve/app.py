@@ -196,7 +196,7 @@ def create_app(catalog: Catalog, settings: Settings = Settings()) -> Any:
                 "tasks": [{**t.to_dict(), "messages": t.messages(system)} for t in drawn]}
 
     @app.post("/v1/score")
-    async def score(request: Request) -> dict:
+    async def score(request: Request) -> JSONResponse:
         data = await body(request)
         name = field(data, "env", str)
         served = catalog.get(name)
@@ -208,13 +208,14 @@ def create_app(catalog: Catalog, settings: Settings = Settings()) -> Any:
             completion = field(item, "completion", str, where=f"items[{i}]")
             rows.append((name, completion, catalog.resolve(name, item, f"items[{i}]")))
         scores = await score_rows(rows)
-        return {"env": name, "version": served.version,
-                "results": [score_json(s, task.id) for s, (_, _, task) in zip(scores, rows)]}
+        # Rendered straight to JSON: FastAPI's encoder would walk every value of every result again.
+        return JSONResponse({"env": name, "version": served.version,
+                             "results": [score_json(s, task.id) for s, (_, _, task) in zip(scores, rows)]})
 
     @app.post("/get_reward")
-    async def get_reward(request: Request) -> dict:
+    async def get_reward(request: Request) -> JSONResponse:
         rows, _ = parse_reward_request(parse_json(await request.body()), catalog, settings.max_batch)
-        return reward_response(await score_rows(rows))
+        return JSONResponse(reward_response(await score_rows(rows)))
 
     @app.post("/v1/sessions")
     async def open_session(request: Request) -> dict:
