@@ -200,3 +200,27 @@ def test_verifiers_evaluation_against_a_served_model_scores_with_the_llmgym_rubr
         expected = rubric.score(text, Task.from_dict(o["info"]["llmgym_task"]))
         assert o["reward"] == pytest.approx(expected.value)
         assert {k: o["metrics"][k] for k in rubric.weights} == pytest.approx(dict(expected.components))
+
+
+def test_scale_out_doc_commands_and_verl_config_are_real():
+    import re
+    import shlex
+    from pathlib import Path
+
+    import yaml
+
+    from llmgym.cli import build_parser
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "scale-out.md").read_text()
+    lines = [line for block in re.findall(r"```bash\n(.*?)```", doc, re.DOTALL) for line in block.splitlines()]
+    commands = [line[line.index("llmgym "):].split("#")[0] for line in lines
+                if re.search(r"\bllmgym (serve|export) ", line)]
+    assert len(commands) >= 5
+    parser = build_parser()
+    for command in commands:
+        args = parser.parse_args(shlex.split(command)[1:])  # an unknown option or value exits here
+        assert args.func is not None
+    (config,) = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", doc, re.DOTALL)]
+    reward = config["custom_reward_function"]
+    module = importlib.import_module(reward["path"].removeprefix("pkg://").replace("/", "."))
+    assert callable(getattr(module, reward["name"])) and callable(module.compute_score_batch)
