@@ -28,6 +28,8 @@ EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("llmgym.report.report_command", "render the report of a training run (or re-render a bench)"),
     "rm": ("llmgym.rlhf.rm_command", "reward models: simulate rankings, train on them (TRL RewardTrainer), check a file"),
     "label": ("llmgym.rlhf.label_command", "rank policy samples in a local web page (127.0.0.1) for RLHF"),
+    "serve": ("llmgym.serve.command", "serve envs over HTTP: scoring, sessions, OpenRLHF and OpenEnv protocols"),
+    "export": ("llmgym.adapters.export", "write an env's train/eval split as verl parquet or OpenRLHF JSONL"),
     "new": ("llmgym.scaffold", "write a plugin package: llmgym new env NAME (an env, a reward, a test that passes)"),
 }
 
