@@ -4,7 +4,8 @@
     llmgym list [envs|rewards|policies] [--json]
     llmgym info ENV[:k=v,...] [--level N]
 
-Errors a user can cause print one line (`llmgym: error: ...`) and exit with status 2.
+Errors a user can cause print one line (`llmgym: error: ...`) and exit with status 2, argparse's
+own errors included (`OneLineParser`, the class of every parser and subparser here: no usage block).
 Subcommands whose code is heavy (training) import it only when they run.
 """
 
@@ -32,6 +33,20 @@ EXTERNAL_COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("llmgym.adapters.export", "write an env's train/eval split as verl parquet or OpenRLHF JSONL"),
     "new": ("llmgym.scaffold", "write a plugin package: llmgym new env NAME (an env, a reward, a test that passes)"),
 }
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, `llmgym: error: ...`, with exit status 2.
+
+    Its subparsers are of this class too (argparse makes them of the parent's class). For
+    `llmgym rm train --steps x` it prints
+    `llmgym: error: rm train: argument --steps: invalid int value: 'x' (see llmgym rm train --help)`.
+    """
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        command = self.prog.removeprefix("llmgym").strip()
+        text = " ".join(f"{command + ': ' if command else ''}{message}".split())
+        self.exit(2, f"llmgym: error: {text} (see {self.prog} --help)\n")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -63,6 +78,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     name, options = parse_name_options(args.env)
     if args.level is not None:
+        if "level" in options:
+            raise LLMGymError(f"the level is given twice ({args.env!r} and --level {args.level}); give it once")
         options["level"] = args.level
     gym = default_gym()
     spec = gym.registry("envs").spec(name)
@@ -98,7 +115,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="llmgym", description="A plugin-based gym of RL environments for LLMs.")
+    parser = OneLineParser(prog="llmgym", description="A plugin-based gym of RL environments for LLMs.")
     parser.add_argument("--version", action="version", version=f"llmgym {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -126,7 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], Any] | None = getattr(args, "func", None)
     if func is None:
-        parser.print_help()
+        commands = ", ".join(["list", "info", *EXTERNAL_COMMANDS])
+        print(f"llmgym: error: name a COMMAND: {commands} (see llmgym --help)", file=sys.stderr)
         return 2
     try:
         return int(func(args) or 0)

@@ -5,6 +5,10 @@
 - `append_jsonl`: one `write` of whole lines plus fsync, so a killed process leaves complete records
   (a torn last line, if the OS tore one, is skipped by `read_jsonl`).
 - `atomic_dir`: build a folder under a temp name and rename it into place when complete.
+
+Reading: `parse_json` is `json.loads` for data read from files, refusing values nested deeper than
+any llmgym writer nests (they would overflow the stack); `check_out_dir` / `check_out_file` refuse,
+before a command starts work, an output path it could not write.
 """
 
 from __future__ import annotations
@@ -17,6 +21,12 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+from .errors import LLMGymError
+
+# Deeper than any row llmgym writes (results, metrics, rankings nest 3 or 4 levels) and far below the
+# recursion limit that json.loads and the code walking a value would hit.
+MAX_JSON_DEPTH = 100
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -48,17 +58,111 @@ def append_jsonl(path: str | os.PathLike, records: Iterable[Any]) -> None:
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[Any]:
-    """Records of a JSONL file; a torn final line (from a killed writer) is skipped."""
+    """Records of a JSONL file; a torn final line (from a killed writer) is skipped.
+
+    Any other line that is not UTF-8 JSON, or nests too deep, raises `LLMGymError` naming file and line.
+    """
     path = Path(path)
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            if not raw.endswith(b"\n"):
                 return
-            line = line.strip()
-            if line:
-                yield json.loads(line)
+            raw = raw.strip()
+            if not raw:
+                continue
+            try:
+                yield parse_json(raw, f"{path}:{n}")
+            except ValueError as exc:
+                raise LLMGymError(f"{path}:{n}: {json_problem(exc)}") from None
+
+
+def parse_json(text: str | bytes, where: str) -> Any:
+    """`json.loads(text)` for data read from a file; `where` names it in errors (`"run/metrics.jsonl:12"`).
+
+    Text that is not UTF-8 or not JSON raises `ValueError` as `json.loads` does, so that a reader
+    which tolerates a torn line can skip it. A value nested deeper than `MAX_JSON_DEPTH` raises
+    `LLMGymError` naming `where`: no kill tears a row into that, and json (or any code walking the
+    value) would end in RecursionError.
+
+    >>> parse_json('{"a": [1, {"b": null}]}', "r.jsonl:1")
+    {'a': [1, {'b': None}]}
+    >>> parse_json("[" * 100_000 + "]" * 100_000, "r.jsonl:7")
+    Traceback (most recent call last):
+    ...
+    llmgym.errors.LLMGymError: r.jsonl:7: JSON nested deeper than 100 levels; not a file llmgym wrote
+    """
+    try:
+        # Decoded here, not by json.loads, which would take bytes for UTF-16 or UTF-32 by their first bytes.
+        value = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except RecursionError:
+        value, deep = None, True
+    else:
+        deep = _nesting_exceeds(value, MAX_JSON_DEPTH)
+    if deep:
+        raise LLMGymError(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels; not a file llmgym wrote")
+    return value
+
+
+def json_problem(exc: ValueError) -> str:
+    """What `parse_json`'s ValueError says about a line, in a few words for a one-line error."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+    return f"not JSON ({str(exc).splitlines()[0]})"
+
+
+def _nesting_exceeds(value: Any, limit: int) -> bool:
+    # Iterative, so a value just under json's own limit cannot overflow the stack here either.
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def check_out_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """Refuse, before any work starts, an output folder that cannot be written.
+
+    It may exist (a folder) or not; refused are an existing file, a path below a file, and a place
+    where no folder can be made or written (checked by making and removing a temp folder there).
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise LLMGymError(f"{flag} {path}: is a file, not a folder; name a folder")
+    _check_writable(p if p.is_dir() else p.parent, flag, path)
+    return p
+
+
+def check_out_file(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """Refuse, before any work starts, an output file that cannot be written: an existing folder,
+    a path below a file, or a folder that cannot be made or written."""
+    p = Path(path)
+    if p.is_dir():
+        raise LLMGymError(f"{flag} {path}: is a folder, not a file; name a file")
+    if p.exists() and not p.is_file():
+        raise LLMGymError(f"{flag} {path}: is not a regular file")
+    _check_writable(p.parent, flag, path)
+    return p
+
+
+def _check_writable(folder: Path, flag: str, given: str | os.PathLike) -> None:
+    # The nearest folder that exists is where the missing ones would be made.
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise LLMGymError(f"{flag} {given}: {existing} is a file, so nothing can be made below it")
+    try:
+        # Permission bits do not bind root and say nothing of read-only or virtual filesystems: try it.
+        os.rmdir(tempfile.mkdtemp(prefix=".llmgym-write-check-", dir=existing))
+    except OSError as exc:
+        raise LLMGymError(f"{flag} {given}: cannot write in {existing} ({exc.strerror or exc})") from None
 
 
 @contextlib.contextmanager

@@ -130,37 +130,69 @@ def parse_name_options(text: str) -> tuple[str, dict[str, Any]]:
     """Split `"math:level=3,family=word"` into `("math", {"level": 3, "family": "word"})`.
 
     Values are Python literals when they parse as one (numbers, booleans, lists), else strings.
+    A quoted value may hold commas, colons and `=`; a key given twice is an error.
 
     >>> parse_name_options("counting:level=2,tools=['python']")
     ('counting', {'level': 2, 'tools': ['python']})
+    >>> parse_name_options("dataset:path='my,file:x=1.jsonl'")
+    ('dataset', {'path': 'my,file:x=1.jsonl'})
+    >>> parse_name_options('dataset:sep=",",path="a:b"')
+    ('dataset', {'sep': ',', 'path': 'a:b'})
+    >>> parse_name_options("math:level=1,level=2")
+    Traceback (most recent call last):
+    ...
+    llmgym.errors.LLMGymError: option 'level' given twice in 'math:level=1,level=2'; give it once
     """
     name, sep, rest = text.partition(":")
     options: dict[str, Any] = {}
     if not sep or not rest.strip():
         return name.strip(), options
-    for item in _split_top_level(rest):
+    for item in _split_top_level(rest, text):
         key, eq, value = item.partition("=")
-        if not eq or not key.strip().isidentifier():
+        key = key.strip()
+        if not eq or not key.isidentifier():
             raise LLMGymError(f"bad option {item!r} in {text!r}: expected key=value")
+        if key in options:
+            raise LLMGymError(f"option {key!r} given twice in {text!r}; give it once")
         try:
-            options[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            options[key.strip()] = value.strip()
+            options[key] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            options[key] = value.strip()
     return name.strip(), options
 
 
-def _split_top_level(text: str) -> list[str]:
-    """Split on commas that are not inside brackets, so `tools=['a','b']` stays one item."""
-    parts, depth, cur = [], 0, []
-    for ch in text:
-        if ch in "[({":
+def _split_top_level(text: str, whole: str | None = None) -> list[str]:
+    """Split on commas outside brackets and quotes, so `tools=['a','b']` and `path='a,b'` stay one item.
+
+    >>> _split_top_level("a=1,b='x,y',c=[1, 2]")
+    ['a=1', "b='x,y'", 'c=[1, 2]']
+    """
+    whole = text if whole is None else whole
+    parts, depth, cur, quote = [], 0, [], ""
+    chars = iter(text)
+    for ch in chars:
+        cur.append(ch)
+        if quote:
+            if ch == "\\":
+                cur.append(next(chars, ""))  # an escaped character, the closing quote included
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[({":
             depth += 1
         elif ch in "])}":
             depth -= 1
-        if ch == "," and depth == 0:
+            if depth < 0:
+                raise LLMGymError(f"unmatched {ch!r} in {whole!r}")
+        elif ch == "," and depth == 0:
+            cur.pop()
             parts.append("".join(cur))
             cur = []
-        else:
-            cur.append(ch)
+    if quote:
+        other = "'" if quote == '"' else '"'
+        raise LLMGymError(f"unclosed quote {quote} in {whole!r}; a value holding {quote} goes in {other} quotes")
+    if depth:
+        raise LLMGymError(f"unclosed bracket in {whole!r}")
     parts.append("".join(cur))
     return [p for p in (p.strip() for p in parts) if p]

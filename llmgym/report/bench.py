@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from llmgym.env import UNRECORDED, UNVERSIONED, TextEnv
 from llmgym.errors import LLMGymError
-from llmgym.io import atomic_write_text
+from llmgym.io import atomic_write_text, parse_json
 from llmgym.registry import parse_name_options
 from llmgym.rollout import rollout
 from llmgym.types import Episode, SamplingParams, Task
@@ -111,8 +111,12 @@ class ResultsFile:
         self.path = Path(path)
         self._fd: int | None = None
 
-    def load(self, *, repair: bool = True) -> list[dict[str, Any]]:
-        """Every whole record; with `repair`, a torn last line is also cut from the file."""
+    def load(self, *, repair: bool = True, check: bool = False) -> list[dict[str, Any]]:
+        """Every whole record; with `repair`, a torn last line is also cut from the file.
+
+        With `check`, every JSON row must be a record as the metrics and reports read it (else
+        `check_record`'s `LLMGymError` names file and line); without, rows lacking a task id are skipped.
+        """
         if not self.path.is_file():
             return []
         data = self.path.read_bytes()
@@ -122,12 +126,16 @@ class ResultsFile:
             with open(self.path, "r+b") as f:
                 f.truncate(end)
         records = []
-        for line in data[:end].splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
+        for n, line in enumerate(data[:end].splitlines(), 1):
+            if not line.strip():
                 continue
-            if isinstance(row, dict) and "task_id" in row:
+            try:
+                row = parse_json(line, f"{self.path}:{n}")
+            except ValueError:
+                continue  # a torn line (fixed above when it was the last) or foreign bytes
+            if check:
+                records.append(check_record(row, f"{self.path}:{n}"))
+            elif isinstance(row, dict) and "task_id" in row:
                 records.append(row)
         return records
 
@@ -149,6 +157,42 @@ class ResultsFile:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+_NUMBER = (int, float)
+_SCALAR = (str, int, float, bool, type(None))
+# What the metrics and reports read of a row, by type: required fields, then optional ones (None allowed).
+_REQUIRED: dict[str, tuple[type, ...]] = {"env": (str,), "policy": (str,), "task_id": (str,), "sample": (int,),
+                                          "correct": (bool,), "reward": _NUMBER}
+_OPTIONAL: dict[str, tuple[type, ...]] = {
+    "level": _SCALAR, "family": _SCALAR, "answer": _SCALAR, "format_ok": (bool,), "components": (dict,),
+    "completion_tokens": _NUMBER, "prompt_tokens": _NUMBER, "seconds": _NUMBER, "wall_seconds": _NUMBER,
+    "tool_calls": _NUMBER, "prompt": (str, list), "transcript": (list,)}
+
+
+def check_record(row: Any, where: str) -> dict[str, Any]:
+    """A results row as the metrics and reports read it, or `LLMGymError` naming `where` (file:line)."""
+    def refuse(what: str) -> LLMGymError:
+        return LLMGymError(f"{where}: {what}; not a row llmgym bench wrote (fix or delete the line)")
+
+    if not isinstance(row, dict):
+        raise refuse(f"a results row must be a JSON object, got {type(row).__name__}")
+    missing = [k for k in _REQUIRED if k not in row]
+    if missing:
+        raise refuse(f"results row lacks {', '.join(missing)}")
+    for key, types in (*_REQUIRED.items(), *_OPTIONAL.items()):
+        value = row.get(key)
+        if key in _OPTIONAL and value is None:
+            continue
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise refuse(f"{key} must be {' or '.join(t.__name__ for t in types)}, got {value!r:.60}")
+    if any(not isinstance(v, _NUMBER) or isinstance(v, bool) for v in (row.get("components") or {}).values()):
+        raise refuse(f"components must map names to numbers, got {row['components']!r:.60}")
+    if isinstance(row.get("prompt"), list) and not all(isinstance(m, dict) for m in row["prompt"]):
+        raise refuse("prompt must be text or a list of {role, content} messages")
+    if not all(isinstance(t, dict) for t in row.get("transcript") or []):
+        raise refuse("transcript must be a list of {action, observation} objects")
+    return row
 
 
 # -- what an episode becomes -----------------------------------------------------------------------
@@ -261,18 +305,29 @@ def _settings(params: SamplingParams, seed: int) -> dict[str, Any]:
     return {"params": {**asdict(params), "stop": list(params.stop)}, "seed": seed}
 
 
+def read_settings(out: str | os.PathLike) -> dict[str, Any] | None:
+    """OUT/bench.json, or None when there is none or it is not JSON (a kill mid-write: rewritten)."""
+    path = Path(out) / CONFIG
+    if not path.is_file():
+        return None
+    try:
+        data = parse_json(path.read_bytes(), str(path))
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("params", {}), dict):
+        raise LLMGymError(f"{path} must hold a JSON object with an object of params (the bench's sampling "
+                          "settings); delete it or pass another --out")
+    return data
+
+
 def check_settings(out: Path, params: SamplingParams, seed: int) -> None:
     """Refuse to mix episodes sampled differently in one results file; record the settings."""
     path = out / CONFIG
     mine = _settings(params, seed)
-    if path.is_file():
-        try:
-            theirs = json.loads(path.read_text())
-        except ValueError:
-            theirs = None
-        if theirs is not None and {k: theirs.get(k) for k in mine} != mine:
-            raise LLMGymError(f"{out} holds a bench sampled with other settings ({json.dumps(theirs.get('params'))}, "
-                              f"seed {theirs.get('seed')}): rerun with those or pass another --out")
+    theirs = read_settings(out)
+    if theirs is not None and {k: theirs.get(k) for k in mine} != mine:
+        raise LLMGymError(f"{out} holds a bench sampled with other settings ({json.dumps(theirs.get('params'))}, "
+                          f"seed {theirs.get('seed')}): rerun with those or pass another --out")
     atomic_write_text(path, json.dumps({"schema_version": RECORD_VERSION, **mine}, indent=2) + "\n")
 
 
@@ -298,7 +353,7 @@ def run_bench(envs: Sequence[EnvCase], policies: Sequence[PolicyCase], out: str 
     out = Path(out)
     check_settings(out, params, seed)
     results = ResultsFile(out / RESULTS)
-    loaded = results.load()
+    loaded = results.load(check=True)
     check_versions(envs, loaded, results.path)
     done = {key_of(r): r for r in loaded}
     wanted: list[str] = []

@@ -4,14 +4,19 @@
         --samples 4 --tasks 50 --out runs/bench
 
 Rerunning the same command resumes: finished episodes in OUT/results.jsonl are skipped.
+Every option, name and the rows already in OUT are checked before any model loads. `--tasks N` is
+a most: an env level whose eval split holds fewer tasks runs them all, with a one-line warning on
+stderr saying how many there are (a bench over several envs keeps going rather than stopping).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from llmgym.errors import LLMGymError
 
@@ -26,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "openai:base_url=URL,model=NAME), a checkpoint or a run directory (default: smollm2); "
                              "add label=NAME to name it in reports")
     parser.add_argument("--samples", type=int, default=1, metavar="K", help="samples per task (pass@k, maj@k)")
-    parser.add_argument("--tasks", type=int, default=50, metavar="N", help="tasks from each env's eval split (per level)")
+    parser.add_argument("--tasks", type=int, default=50, metavar="N",
+                        help="most tasks from each env's eval split (per level); a smaller split runs whole, "
+                             "with a warning")
     parser.add_argument("--levels", default=None, metavar="all|1,2,...",
                         help="run each env at these levels (default: the level given with the env, else its default)")
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
@@ -42,25 +49,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from llmgym.io import check_out_dir
     from llmgym.plugins import default_gym
-    from llmgym.types import SamplingParams
 
-    from .bench import CONFIG, parse_levels, resolve_envs, resolve_policy, run_bench
+    from .bench import RESULTS, ResultsFile, parse_levels, read_settings, resolve_envs, resolve_policy, run_bench
     from .render import render_bench
 
-    if args.samples < 1 or args.tasks < 1:
-        raise LLMGymError("--samples and --tasks must be >= 1")
-    try:
-        params = SamplingParams(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
-                                stop=tuple(args.stop), seed=args.seed)
-    except ValueError as exc:
-        raise LLMGymError(str(exc)) from None
+    for flag, value in (("--samples", args.samples), ("--tasks", args.tasks), ("--batch-size", args.batch_size)):
+        if value < 1:
+            raise LLMGymError(f"{flag} must be >= 1, got {value}")
+    params = sampling_params(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+                             stop=tuple(args.stop), seed=args.seed)
     gym = default_gym()
     # Every name and option is checked before any model loads or any episode runs.
+    out = check_out_dir(args.out)
     envs = resolve_envs(args.env, gym, levels=parse_levels(args.levels), tasks=args.tasks, seed=args.seed)
     policies = [resolve_policy(spec, gym) for spec in (args.policy or ["smollm2"])]
+    # A resumed bench's files: a bad row or settings file fails now, not after a model has loaded.
+    read_settings(out)
+    ResultsFile(out / RESULTS).load(repair=False, check=True)
+    for case in envs:
+        if len(case.tasks) < args.tasks:
+            print(f"llmgym: warning: env {case.label!r} level {case.level} has {len(case.tasks)} eval tasks; "
+                  f"running those {len(case.tasks)}, not --tasks {args.tasks}", file=sys.stderr)
     err = Console(highlight=False, stderr=True)
-    out = Path(args.out)
     total = sum(len(c.tasks) for c in envs) * len(policies) * args.samples
     err.print(f"llmgym bench: {len(envs)} env case(s) x {len(policies)} policy(ies), {args.samples} sample(s) "
               f"per task: {total} episodes -> {out}")
@@ -73,12 +85,26 @@ def run(args: argparse.Namespace) -> int:
 
     records = run_bench(envs, policies, out, samples=args.samples, params=params, seed=args.seed,
                         batch_size=args.batch_size, say=err.print, on_episode=progress)
-    settings = json.loads((out / CONFIG).read_text())
+    settings = read_settings(out) or {}
     paths = render_bench(out, records, {k: settings.get(k) for k in ("params", "seed")})
     print_results(paths["summary"])
     for what, path in paths.items():
         print(f"{what}: {path}")
     return 0
+
+
+def sampling_params(**values: Any) -> Any:
+    """`SamplingParams` from command-line values; a bad one is an `LLMGymError` naming its flag and value."""
+    from llmgym.types import SamplingParams
+
+    for name in ("temperature", "top_p"):
+        if name in values and not math.isfinite(values[name]):
+            raise LLMGymError(f"--{name.replace('_', '-')} must be a finite number, got {values[name]}")
+    try:
+        return SamplingParams(**values)
+    except ValueError as exc:
+        name = str(exc).split()[0]  # SamplingParams names the field first: "top_p must be in (0, 1]"
+        raise LLMGymError(f"--{name.replace('_', '-')} {values.get(name)!r}: {exc}") from None
 
 
 def print_results(summary_path: Path) -> None:

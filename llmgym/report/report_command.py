@@ -8,7 +8,6 @@ is refused: their episodes are not comparable, so no report merges them.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from llmgym.errors import LLMGymError
@@ -21,23 +20,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     path = Path(args.dir)
     if not path.is_dir():
-        raise LLMGymError(f"{path} is not a directory")
+        raise LLMGymError(f"{path} is not a directory" + (" (it is a file)" if path.exists() else ""))
     if (path / "metrics.jsonl").is_file():
         from .run_report import render_run
 
         paths = render_run(path)
     elif (path / "results.jsonl").is_file():
-        from .bench import CONFIG, ResultsFile, recorded_versions
+        from .bench import ResultsFile, read_settings, recorded_versions
         from .render import render_bench
 
-        records = ResultsFile(path / "results.jsonl").load(repair=False)
+        records = ResultsFile(path / "results.jsonl").load(repair=False, check=True)
         if not records:
             raise LLMGymError(f"{path / 'results.jsonl'} holds no finished episode")
         recorded_versions(records, path / "results.jsonl")  # rows of two versions of one env: refused
-        settings = {}
-        if (path / CONFIG).is_file():
-            raw = json.loads((path / CONFIG).read_text())
-            settings = {k: raw.get(k) for k in ("params", "seed")}
+        raw = read_settings(path) or {}
+        settings = {k: raw.get(k) for k in ("params", "seed")} if raw else {}
         paths = render_bench(path, records, settings)
     else:
         raise LLMGymError(f"{path} holds neither metrics.jsonl (a training run) nor results.jsonl (a bench)")

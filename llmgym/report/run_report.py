@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from llmgym.errors import LLMGymError
+from llmgym.io import parse_json
 
 from .render import atomic_write_text, html_page, html_table, md_table, new_figure, num, pct, png_img
 
@@ -23,18 +24,75 @@ Series = list[tuple[float, float]]
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a jsonl file; a torn or foreign line is skipped."""
+    """Rows of a jsonl file; a torn or foreign line is skipped, a row the report would misread
+    (see `check_row`) is one `LLMGymError` naming file and line."""
     if not path.is_file():
         return []
     rows = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for n, line in enumerate(path.read_bytes().splitlines(), 1):
         try:
-            row = json.loads(line)
+            row = parse_json(line, f"{path}:{n}")
         except ValueError:
             continue
         if isinstance(row, dict):
-            rows.append(row)
+            rows.append(check_row(row, f"{path}:{n}"))
     return rows
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# Figures the tables format as numbers (the curves and probe rows skip any value that is not one).
+_TABLE_FIGURES = ("reward", "kl", "completions/mean_length")
+
+
+def check_row(row: dict[str, Any], where: str) -> dict[str, Any]:
+    """A metrics or samples row as the report reads it: `step` is a number; the figures of its tables
+    (`reward`, `kl`, `completions/mean_length`, every `eval/...`) are numbers or null; `components`
+    maps names to numbers."""
+    if "step" in row and not _is_number(row["step"]):
+        raise LLMGymError(f"{where}: step must be a number, got {json.dumps(row['step'])[:60]}; "
+                          "not a row llmgym train wrote")
+    for key, value in row.items():
+        if (key in _TABLE_FIGURES or key.startswith("eval/")) and value is not None and not _is_number(value):
+            raise LLMGymError(f"{where}: {key} must be a number, got {json.dumps(value)[:60]}; "
+                              "not a row llmgym train wrote")
+    comps = row.get("components")
+    if comps is not None and not (isinstance(comps, dict) and all(map(_is_number, comps.values()))):
+        raise LLMGymError(f"{where}: components must map names to numbers, got {json.dumps(comps)[:60]}")
+    return row
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    """summary.json: not JSON (a kill mid-write) reads as none; an object of the wrong shape is refused."""
+    try:
+        data = parse_json(path.read_bytes(), str(path))
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        raise LLMGymError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    for key in ("before", "after"):
+        figures = data.get(key)
+        if figures is not None and not (isinstance(figures, dict) and all(
+                v is None or _is_number(v) for v in figures.values())):
+            raise LLMGymError(f"{path}: {key} must map held-out figures to numbers, got {json.dumps(figures)[:60]}")
+    return data
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """config.yaml: not YAML reads as none, as before; anything but a mapping is refused."""
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except (yaml.YAMLError, ValueError):
+        return {}
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise LLMGymError(f"{path} nests too deep to be a run's config") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise LLMGymError(f"{path} must hold a mapping of options, got {type(loaded).__name__}")
+    return loaded or {}
 
 
 def series(rows: Sequence[Mapping[str, Any]], key: str) -> Series:
@@ -91,18 +149,10 @@ class RunData:
         self.samples = read_jsonl(self.path / "samples.jsonl")
         self.summary: dict[str, Any] = {}
         if (self.path / "summary.json").is_file():
-            try:
-                self.summary = json.loads((self.path / "summary.json").read_text())
-            except ValueError:
-                self.summary = {}
+            self.summary = _read_summary(self.path / "summary.json")
         self.config: dict[str, Any] = {}
         if (self.path / "config.yaml").is_file():
-            import yaml
-
-            try:
-                self.config = yaml.safe_load((self.path / "config.yaml").read_text()) or {}
-            except yaml.YAMLError:
-                self.config = {}
+            self.config = _read_config(self.path / "config.yaml")
         self.train = [r for r in self.rows if not any(k.startswith("eval/") for k in r)]
         self.evals = [r for r in self.rows if "eval/accuracy" in r]
 
@@ -282,7 +332,7 @@ def config_rows(config: Mapping[str, Any]) -> list[list[str]]:
 def guard_verdict(path: Path) -> str | None:
     """One line from RUN/guard.json (written by `llmgym.rlhf.guard`): why the run stopped, the best step."""
     try:
-        v = json.loads((path / "guard.json").read_text())
+        v = parse_json((path / "guard.json").read_bytes(), str(path / "guard.json"))
     except (OSError, ValueError):
         return None
     if not isinstance(v, dict):

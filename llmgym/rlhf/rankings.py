@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from llmgym.errors import LLMGymError
-from llmgym.io import atomic_write_text
+from llmgym.io import atomic_write_text, json_problem, parse_json
 
 REQUIRED = ("prompt", "completions", "ranking", "ranker", "time")
 
@@ -86,6 +86,14 @@ def validate(record: Any) -> dict[str, Any]:
         raise LLMGymError("ranker must be a non-empty string")
     if not isinstance(record["time"], str):
         raise LLMGymError("time must be an ISO 8601 string")
+    if record.get("task") is not None:
+        from llmgym.types import Task
+
+        try:
+            Task.from_dict(record["task"])
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise LLMGymError("task must be an llmgym Task object (as Task.to_dict writes it), got "
+                              f"{json.dumps(record['task'])[:60]}") from None
     ranking = record["ranking"]
     if ranking is None:
         if not record.get("skipped"):
@@ -159,18 +167,27 @@ def read(path: str | os.PathLike, *, strict: bool = False) -> list[dict[str, Any
     are dropped (a torn last line after a crash is the usual case).
     """
     p = Path(path)
+    if p.is_dir():
+        raise LLMGymError(f"rankings file {p} is a folder; name a rankings JSONL file")
     if not p.is_file():
         raise LLMGymError(f"rankings file {p} does not exist")
     out = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    # Bytes, decoded line by line: a torn line may end inside a UTF-8 character.
+    for n, line in enumerate(p.read_bytes().splitlines(), 1):
         if not line.strip():
             continue
         try:
-            out.append(validate(json.loads(line)))
-        except (ValueError, LLMGymError) as exc:
+            # Too deep a value is refused in either mode (parse_json's LLMGymError names the line).
+            record = parse_json(line, f"{p}:{n}")
+        except ValueError as exc:
             if strict:
-                reason = str(exc).splitlines()[0] if isinstance(exc, LLMGymError) else f"not JSON ({exc})"
-                raise LLMGymError(f"{p}:{n}: {reason}") from None
+                raise LLMGymError(f"{p}:{n}: {json_problem(exc)}") from None
+            continue
+        try:
+            out.append(validate(record))
+        except LLMGymError as exc:
+            if strict:
+                raise LLMGymError(f"{p}:{n}: {str(exc).splitlines()[0]}") from None
     return out
 
 

@@ -5,12 +5,16 @@
     llmgym rm check --data rankings.jsonl                                     # validate a file
 
 The saved folder is what the `reward_model` reward loads: `--env rlhf:reward=reward_model:rm/`.
+Options and `--out` are checked before any model loads or any file is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+from pathlib import Path
+from typing import Mapping
 
 from llmgym.errors import LLMGymError
 
@@ -40,16 +44,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True)
 
 
+def check_rankings_out(path: Path) -> None:
+    """Refuse to append rankings to a file that holds something else (a model, a results file): a
+    non-empty file in which no line is a rankings record. A bad line among good ones is kept (a torn
+    line after a crash is the usual case) and skipped on read; a row nested too deep is refused."""
+    from . import rankings as rk
+
+    if path.is_file() and path.read_bytes().strip() and not rk.read(path):
+        raise LLMGymError(f"--out {path} holds no rankings record, so it is not a rankings file; name another --out")
+
+
 def run(args: argparse.Namespace) -> int:
+    from llmgym.io import check_out_dir, check_out_file
+
     from . import rankings as rk
 
     if args.rm_command == "train":
+        from llmgym.train.command import check_policy_name
+
         from .reward_model import RMConfig, train_reward_model
 
-        if args.steps < 1 or args.batch_size < 1:
-            raise LLMGymError("--steps and --batch-size must be positive")
+        for flag, value in (("--steps", args.steps), ("--batch-size", args.batch_size),
+                            ("--max-length", args.max_length)):
+            if value < 1:
+                raise LLMGymError(f"{flag} must be a positive integer, got {value}")
+        if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
+            raise LLMGymError(f"--lr must be a finite number > 0, got {args.lr}")
         if not 0 < args.eval_fraction < 1:
             raise LLMGymError(f"--eval-fraction must be in (0, 1), got {args.eval_fraction}")
+        check_out_dir(args.out)
+        check_policy_name(args.base)
+        rk.read(args.data, strict=True)  # a bad line fails now, not after torch and TRL are imported
         metrics = train_reward_model(RMConfig(data=args.data, base=args.base, out=args.out, steps=args.steps,
                                               batch_size=args.batch_size, learning_rate=args.lr,
                                               max_length=args.max_length, eval_fraction=args.eval_fraction,
@@ -64,9 +89,21 @@ def run(args: argparse.Namespace) -> int:
 
         from .simulate import simulate_rankings
 
+        if args.prompts < 1:
+            raise LLMGymError(f"--prompts must be a positive integer, got {args.prompts}")
+        if args.k < 2:
+            raise LLMGymError(f"--k must be at least 2 (a ranking orders samples), got {args.k}")
+        if not (args.noise >= 0 and math.isfinite(args.noise)):
+            raise LLMGymError(f"--noise must be a finite number >= 0 (0: the exact gold labeler), got {args.noise}")
+        check_rankings_out(check_out_file(args.out))
+
+        env = llmgym.make(args.env)
+        first = next(iter(env.tasks("train", n=1, seed=args.seed)), None)
+        if first is None or not isinstance(first.answer, Mapping):
+            raise LLMGymError(f"--env {args.env}: the simulated gold labeler ranks tasks that carry a gold spec "
+                              "(the rlhf env's), and this env's carry none; use --env rlhf[:k=v,...]")
         policy = llmgym.make_policy(args.policy) if args.policy else None
-        records = simulate_rankings(llmgym.make(args.env), args.prompts, args.k, seed=args.seed, policy=policy,
-                                    noise=args.noise)
+        records = simulate_rankings(env, args.prompts, args.k, seed=args.seed, policy=policy, noise=args.noise)
         rk.append(args.out, records)
         print(f"appended {len(records)} rankings to {args.out}")
         return 0
@@ -78,4 +115,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.data}: {len(records)} records ({len(records) - len(ranked)} skipped), "
               f"{n_pairs} pairs, {ties} tied pairs")
         return 0
-    raise LLMGymError("llmgym rm needs an action: train, simulate or check")
+    raise LLMGymError("rm needs an ACTION: train, simulate or check (see llmgym rm --help)")

@@ -3,6 +3,9 @@
 Every `TrainConfig` field is a flag (`--learning-rate`, `--num-generations`, ...) and a YAML key;
 flags left out take the YAML file's value, then the field default. `--resume RUN` reads RUN's
 config.yaml and continues; flags given with it (e.g. `--steps 80`) override what the run recorded.
+Everything a user can get wrong (options, the env's name, `--out`, the files of the run resumed) is
+checked before torch is imported or a model loads. `--env` is given once: a run trains on one env
+(a second `--env` is refused rather than silently replacing the first).
 
     python -m llmgym.train.command --env math --policy tiny --algo sft --steps 100 --out runs/sft
 """
@@ -10,14 +13,27 @@ config.yaml and continues; flags given with it (e.g. `--steps 80`) override what
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import fields
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 from llmgym.errors import LLMGymError
 
-from .config import TrainConfig, load_config
+from .config import TrainConfig, load_config, read_yaml_mapping
 
+
+class _Once(argparse.Action):
+    """A flag that may be given once (`--env A --env B` would otherwise train on B alone)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        given = getattr(namespace, self.dest, None)
+        if given is not None:
+            raise argparse.ArgumentError(self, f"given twice ({given!r} and {values!r}); a run trains on one "
+                                               "env (mixtures of envs are not supported yet)")
+        setattr(namespace, self.dest, values)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default = f.default if f.default is not None else None
         shown = f" (default: {default})" if default is not None and f.name not in ("resume", "config") else ""
         parser.add_argument(flag, dest=f.name, type=typ, default=None, metavar=f.name.upper(),
-                            help=help_text + shown)
+                            help=help_text + shown, **({"action": _Once} if f.name == "env" else {}))
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
@@ -45,17 +61,87 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
     if args.resume:
         from .rundir import RunDir
 
-        recorded = RunDir(args.resume).read_config()
         if args.config:
             raise LLMGymError("--resume continues a run with its recorded config.yaml; drop --config")
+        run = RunDir(args.resume)
+        if not run.config.is_file():
+            raise LLMGymError(f"{run.path} is not a run directory (no config.yaml)")
+        recorded = read_yaml_mapping(run.config, "the run's config")
+        check_run_files(run.path)
         data = {**recorded, **overrides, "out": args.resume}
         return TrainConfig.from_mapping(data), True
     return load_config(args.config, overrides), False
 
 
+def check_run_files(path: Path) -> None:
+    """Refuse to resume a run whose rows or JSON files would fail once training has started: a
+    row nested too deep, one that is no JSON object or has a non-numeric step, a summary or guard
+    file that is no object. A torn line (a kill mid-write) is fine: the resume drops it."""
+    from llmgym.io import parse_json
+
+    for name in ("metrics.jsonl", "samples.jsonl"):
+        file = path / name
+        if not file.is_file():
+            continue
+        data = file.read_bytes()
+        lines = data.splitlines()
+        for n, raw in enumerate(lines, 1):
+            where = f"{file}:{n}"
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                # The run directory reads these files as text, so even a torn last line must go.
+                torn = n == len(lines) and not data.endswith(b"\n")
+                raise LLMGymError(f"{where}: " + ("a torn last line (a kill mid-write) cut inside a character; "
+                                                   "delete that line to resume" if torn else
+                                                   "not UTF-8 text, so not a file llmgym wrote; move it away "
+                                                   "to resume")) from None
+            try:
+                row = parse_json(raw, where)
+            except ValueError:
+                continue  # a torn line
+            if not isinstance(row, dict):
+                raise LLMGymError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
+            step = row.get("step", 0)
+            if not isinstance(step, (int, float)) or isinstance(step, bool):
+                raise LLMGymError(f"{where}: step must be a number, got {step!r}")
+    for name in ("summary.json", "guard.json"):
+        file = path / name
+        if file.is_file():
+            try:
+                data = parse_json(file.read_bytes(), str(file))
+            except ValueError:
+                continue  # unreadable JSON is ignored there (as after a kill mid-write)
+            if not isinstance(data, dict):
+                raise LLMGymError(f"{file} must hold a JSON object, got {type(data).__name__}")
+
+
+def check_before_work(cfg: TrainConfig, resume: bool) -> None:
+    """Checks that need no model: the env's name and options, the policy's name, and where the run goes."""
+    from llmgym.io import check_out_dir
+    from llmgym.plugins import default_gym
+    from llmgym.registry import parse_name_options
+
+    name, _ = parse_name_options(cfg.env)
+    default_gym().registry("envs").spec(name)  # an unknown name fails here, with suggestions
+    check_policy_name(cfg.policy)
+    if cfg.out and not resume:
+        check_out_dir(cfg.out)
+
+
+def check_policy_name(spec: str) -> None:
+    """An unknown policy name fails before torch is imported (a path is checked when it loads)."""
+    from llmgym.plugins import default_gym
+    from llmgym.registry import parse_name_options
+
+    if os.path.sep not in spec and not Path(spec).exists():
+        default_gym().registry("policies").spec(parse_name_options(spec)[0])
+
+
 def run(args: argparse.Namespace) -> int:
     """Run `llmgym train` from parsed arguments; user errors raise LLMGymError."""
     cfg, resume = config_from_args(args)
+    check_before_work(cfg, resume)
     from .run import train
 
     train(cfg, resume=resume)
@@ -63,7 +149,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="llmgym train", description="Train a policy on an llmgym env with TRL.")
+    from llmgym.cli import OneLineParser
+
+    parser = OneLineParser(prog="llmgym train", description="Train a policy on an llmgym env with TRL.")
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:

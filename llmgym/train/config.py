@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -72,9 +73,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise LLMGymError(f"--algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
-        optional = ("steps", "max_completion_length", "eval_every")  # None: filled in by `resolved`
+        optional = ("steps", "max_completion_length", "eval_every", "eval_max_tokens")  # None: filled by `resolved`
         for name in ("steps", "num_generations", "prompts_per_step", "batch_size", "max_completion_length",
-                     "train_tasks", "lora_r", "save_total_limit", "samples_every"):
+                     "train_tasks", "lora_r", "lora_alpha", "save_total_limit", "samples_every", "eval_max_tokens"):
             value = getattr(self, name)
             if value is None and name in optional:
                 continue
@@ -87,11 +88,15 @@ class TrainConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise LLMGymError(f"{name} must be a non-negative integer, got {value!r}")
         if self.algo in ("grpo", "rloo") and self.num_generations < 2:
-            raise LLMGymError("num_generations must be >= 2 for grpo/rloo (advantages compare a group)")
-        if self.temperature <= 0:
-            raise LLMGymError(f"temperature must be > 0 for training, got {self.temperature}")
-        if self.learning_rate is not None and not self.learning_rate > 0:
-            raise LLMGymError(f"learning_rate must be > 0, got {self.learning_rate}")
+            raise LLMGymError(f"num_generations must be >= 2 for grpo/rloo (advantages compare a group), "
+                              f"got {self.num_generations}")
+        # `not x > 0` rather than `x <= 0`, so that nan is refused too.
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise LLMGymError(f"temperature must be a finite number > 0 for training, got {self.temperature}")
+        if self.learning_rate is not None and not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise LLMGymError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
+        if not (self.beta >= 0 and math.isfinite(self.beta)):
+            raise LLMGymError(f"beta must be a finite number >= 0, got {self.beta}")
         from llmgym.rlhf.guard import GuardConfig
 
         self.guard = GuardConfig.from_spec(self.guard).to_spec()  # checked now, recorded in one spelling
@@ -101,6 +106,8 @@ class TrainConfig:
         """Build from a dict (a YAML file, CLI overrides); unknown keys are one clear error."""
         known = {f.name: f for f in fields(cls)}
         for key in data:
+            if not isinstance(key, str):
+                raise LLMGymError(f"training option names are text; got {key!r} ({type(key).__name__})")
             if key not in known:
                 close = difflib.get_close_matches(key, list(known), n=2)
                 hint = f" (did you mean: {', '.join(close)}?)" if close else f" (known: {', '.join(known)})"
@@ -139,6 +146,8 @@ def _coerce(f: dataclasses.Field, value: Any) -> Any:
     try:
         if value is None:
             return None
+        if isinstance(value, (dict, list)):  # YAML's `env: {a: 1}` or `lora: [1]`: no option takes one
+            raise ValueError(value)
         if kind.startswith("bool"):
             if isinstance(value, str):
                 if value.lower() in ("1", "true", "yes", "on"):
@@ -154,7 +163,7 @@ def _coerce(f: dataclasses.Field, value: Any) -> Any:
         if kind.startswith("float"):
             return float(value)
         return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise LLMGymError(f"training option {f.name}: cannot read {value!r} as {kind.split(' ')[0]}") from None
 
 
@@ -162,19 +171,38 @@ def load_config(path: str | None, overrides: Mapping[str, Any] | None = None) ->
     """A `TrainConfig` from a YAML file (optional) with `overrides` (from the CLI) on top."""
     data: dict[str, Any] = {}
     if path:
-        import yaml
-
         p = Path(path)
+        if p.is_dir():
+            raise LLMGymError(f"config file {path} is a folder; name a YAML file")
         if not p.is_file():
             raise LLMGymError(f"config file {path} does not exist")
-        try:
-            loaded = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as exc:
-            raise LLMGymError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise LLMGymError(f"config file {path} must hold a mapping of options, got {type(loaded).__name__}")
-        data.update(loaded)
+        data.update(read_yaml_mapping(p, "config file"))
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return TrainConfig.from_mapping(data)
+
+
+def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    """The mapping of options a YAML file holds (`--config FILE`, a run's config.yaml); every way
+    it is not one (not UTF-8, not YAML, nested too deep, a list) is one `LLMGymError` naming it."""
+    import yaml
+
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LLMGymError(f"{what} {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                          f"{exc.start}); is it a YAML file?") from None
+    except OSError as exc:
+        raise LLMGymError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise LLMGymError(f"{what} {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise LLMGymError(f"{what} {path} nests too deep to be a file of options") from None
+    except ValueError as exc:  # a value YAML itself cannot build, e.g. the date 2026-13-45
+        raise LLMGymError(f"{what} {path}: {str(exc).splitlines()[0]}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise LLMGymError(f"{what} {path} must hold a mapping of options, got {type(loaded).__name__}")
+    return loaded
