@@ -45,16 +45,41 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
-def append_jsonl(path: str | os.PathLike, records: Iterable[Any]) -> None:
-    lines = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
+def append_jsonl(path: str | os.PathLike, records: Iterable[Any], *, default: Any = str) -> None:
+    """Append records as whole lines (`default` converts what json cannot, as in `json.dumps`).
+    A torn last line left by a killed writer (which `read_jsonl` skips) is cut off first, so that
+    the next record does not glue onto it."""
+    lines = "".join(json.dumps(r, ensure_ascii=False, default=default) + "\n" for r in records)
     if not lines:
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(lines)
+    with open(path, "ab") as f:
+        _cut_torn_tail(f)
+        f.write(lines.encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
+
+
+def _cut_torn_tail(f: Any) -> None:
+    """Truncate an append-mode binary file after its last newline, if it does not end in one."""
+    end = f.seek(0, os.SEEK_END)
+    if end == 0:
+        return
+    with open(f.name, "rb") as r:
+        pos = end
+        while pos > 0:
+            start = max(0, pos - 65_536)
+            r.seek(start)
+            chunk = r.read(pos - start)
+            if pos == end and chunk.endswith(b"\n"):
+                return
+            i = chunk.rfind(b"\n")
+            if i >= 0:
+                f.truncate(start + i + 1)
+                return
+            pos = start
+    f.truncate(0)
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[Any]:

@@ -30,3 +30,27 @@ def test_atomic_dir_keeps_the_old_folder_when_writing_fails(tmp_path):
             (tmp / "w.bin").write_text("half")
             raise RuntimeError("killed")
     assert (dest / "w.bin").read_text() == "v1" and sorted(os.listdir(tmp_path)) == ["model"]
+
+
+def test_append_after_a_torn_line_cuts_it_and_reading_skips_nothing_else(tmp_path):
+    from llmgym.io import append_jsonl, read_jsonl
+
+    path = tmp_path / "rows.jsonl"
+    append_jsonl(path, [{"step": 1}])
+    with open(path, "a") as f:
+        f.write('{"step": 2, "tor')  # a writer killed mid-line
+    assert list(read_jsonl(path)) == [{"step": 1}]
+    append_jsonl(path, [{"step": 2}])
+    assert list(read_jsonl(path)) == [{"step": 1}, {"step": 2}]
+    assert path.read_text().count("\n") == 2
+
+
+def test_run_dir_rows_name_a_bad_line_instead_of_dropping_it(tmp_path):
+    from llmgym.errors import LLMGymError
+    from llmgym.train.rundir import RunDir
+
+    run = RunDir(tmp_path / "run")
+    run.metrics.parent.mkdir(parents=True, exist_ok=True)
+    run.metrics.write_bytes(b'{"step": 1}\n\xff\xfe not json\n{"step": 3}\n')
+    with pytest.raises(LLMGymError, match=r"metrics.jsonl:2"):
+        run.rows()

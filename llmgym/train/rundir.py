@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from llmgym.errors import LLMGymError
-from llmgym.io import atomic_dir, atomic_write_text as atomic_write, clean_leftovers
+from llmgym.io import atomic_dir, atomic_write_text as atomic_write, append_jsonl, clean_leftovers, read_jsonl
 
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
 # config.yaml's first line records the version of the env trained on. A comment, not a key: the
@@ -84,27 +84,18 @@ class RunDir:
 
     # -- rows -----------------------------------------------------------------------------------
     def append(self, path: Path, rows: Iterable[dict[str, Any]]) -> None:
-        lines = "".join(json.dumps(r, ensure_ascii=False, default=_plain) + "\n" for r in rows)
-        if lines:
-            with open(path, "a") as f:
-                f.write(lines)
-                f.flush()
+        append_jsonl(path, rows, default=_plain)
 
     def log_metrics(self, row: dict[str, Any]) -> None:
         self.append(self.metrics, [row])
 
     def rows(self, path: Path | None = None) -> list[dict[str, Any]]:
-        """Rows of a jsonl file; a torn last line (a kill mid-write) is dropped."""
+        """Rows of a jsonl file; a torn last line (a kill mid-write) is dropped, any other bad line
+        is an error naming file and line (`llmgym.io.read_jsonl`)."""
         path = path or self.metrics
         if not path.is_file():
             return []
-        out = []
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-        return out
+        return list(read_jsonl(path))
 
     def cut_after(self, step: int) -> None:
         """Drop rows logged after `step` (they belong to steps a resume will redo)."""
