@@ -113,6 +113,9 @@ def test_openrlhf_reward_request_as_openrlhf_posts_it(server, client):
 
     answer = asyncio.run(post())
     assert answer["rewards"] == pytest.approx([1.1, 0.0, 1.1]) and answer["scores"] == answer["rewards"]
+    # With several --reward.remote_url servers OpenRLHF splits one query into slices, most of them empty.
+    payload = {"query": [], "prompts": [], "labels": []}
+    assert asyncio.run(post()) == {"rewards": [], "scores": [], "extra_logs": {}}
     assert answer["extra_logs"]["correct"] == [1.0, 0.0, 1.0] and set(answer["extra_logs"]) >= {"format", "length"}
 
 
@@ -140,6 +143,17 @@ def test_openenv_client_plays_an_episode(server):
     assert state["step_count"] == 1 and state["task_id"] == first.observation["task_id"]
     with httpx.Client(base_url=server.url, headers=server.headers) as c:
         assert c.get("/openenv/math/schema").json()["action"]["required"] == ["text"]
+
+
+def test_openenv_connections_without_the_token_are_refused(server):
+    from openenv.core import GenericEnvClient
+
+    async def connect():
+        async with GenericEnvClient(base_url=server.url.replace("http://", "http://openenv:wrong@") + "/openenv/math"):
+            pass
+
+    with pytest.raises(ConnectionError, match="403"):
+        asyncio.run(connect())
 
 
 def test_grpo_group_of_eight_concurrent_openenv_sessions_for_one_prompt(server, client):
@@ -296,3 +310,12 @@ def test_concurrent_scoring_requests_share_batches_and_get_their_own_results():
     out = asyncio.run(scenario())
     assert [[s.value for s in r] for r in out] == [[1.0, 0.0]] * 20
     assert sum(calls) == 40 and len(calls) < 20 and max(calls) <= 64
+
+
+@pytest.mark.parametrize("module", ["llmgym.serve.protocol", "llmgym.serve.catalog", "llmgym.serve.openrlhf"])
+def test_doctests_of_the_serve_modules_pass(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0
