@@ -1,4 +1,4 @@
-"""Built-in environments, registered through the same hook as any third-party plugin."""
+"""Built-in environments and the `python` tool, registered through the same hooks as any third-party plugin."""
 
 from llmgym.hookspecs import hookimpl
 
@@ -14,3 +14,9 @@ def llmgym_register_envs(register):
     register("dataset", "llmgym.envs.dataset:DatasetEnv", required_options=("path",),
              description="A user's JSONL/JSON/CSV/Parquet file or datasets folder (path=FILE): columns mapped, answers through the shared verifier.")
     register("rlhf", "llmgym.envs.rlhf:RLHFEnv", description="Jokes, poems, one-sentence summaries, slogans scored by a gold labeler, a reward model (reward=reward_model:PATH) or an LLM judge.")
+
+
+@hookimpl
+def llmgym_register_tools(register):
+    register("python", "llmgym.sandbox.tool:python_tool",
+             description="Run Python 3 in the sandbox (standard library, no network) and show what it printed.")

@@ -377,5 +377,5 @@ class CountingEnv(SingleTurnEnv):
         from llmgym.rewards.answer import AnswerReward, FormatReward, LengthReward
 
         # The format bonus is what first separates completions of a small model that never boxes
-        # (shared/FACTS.md: with a reward for the answer alone every GRPO group scored 0).
+        # (with a reward for the answer alone, every GRPO group of such a model scored 0: no signal).
         return Rubric([(AnswerReward(), 1.0), (FormatReward(), 0.1), (LengthReward(), 0.0)])

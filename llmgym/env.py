@@ -1,4 +1,5 @@
-"""Text environments: `TextEnv` (a `gymnasium.Env` over text), `SingleTurnEnv` and `ToolEnv`.
+"""Text environments: `TextEnv` (a `gymnasium.Env` over text), `SingleTurnEnv` and `ToolEnv`, the
+wrapper that adds tools (their protocol, `Tool` and the call format, is `llmgym.tools`).
 
 An env hands the policy a task as text, the policy answers with text, the env scores it with its
 `Rubric`. Tasks come from `tasks(split, n, seed)`; which split a task belongs to is decided by a hash
@@ -26,12 +27,10 @@ A procedural env only writes `generate_task(rng)`; a dataset env writes `task_li
 
 from __future__ import annotations
 
+import copy
 import hashlib
-import json
 import random
-import re
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -39,6 +38,11 @@ from gymnasium.error import ResetNeeded
 
 from .errors import LLMGymError, PluginError
 from .rubric import Rubric
+# The tool protocol lives in llmgym.tools; its names stay importable from here, as they always were.
+from .tools import (  # noqa: F401
+    MAX_TOOL_CALL_CHARS, RESERVED_TOOL_NAMES, TOOL_PROMPT, Tool, ToolCall, check_tools, parse_tool_call,
+    run_tool_call, tools_prompt,
+)
 from .types import Score, Task
 
 SPLITS = ("train", "eval")
@@ -278,124 +282,61 @@ class SingleTurnEnv(TextEnv):
 
 
 # -- tools ---------------------------------------------------------------------------------------
-@dataclass
-class Tool:
-    """A function the policy may call: `run(arguments) -> output text`.
+class _Forwarded:
+    """An attribute that every `TextEnv` has, read from and written to a wrapper's `env`.
 
-    `parameters` is a JSON schema of the arguments, as chat templates with tool support expect.
+    `__getattr__` is asked only for names that normal lookup misses, and TextEnv's class-level
+    defaults (`name`, `levels`, `version`, ...) and methods (`tasks`, `reference`, ...) never miss;
+    writes go through too, so that `env.split = "eval"` on a copy changes the env that draws tasks.
     """
 
-    name: str
-    description: str
-    run: Callable[[Mapping[str, Any]], str]
-    parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attr = name
 
-    def schema(self) -> dict[str, Any]:
-        return {"type": "function", "function": {"name": self.name, "description": self.description,
-                                                 "parameters": dict(self.parameters)}}
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else getattr(obj.env, self.attr)
 
-
-# TRL's `environment_factory` calls every public method of a rollout object a tool, except `reset` and
-# `get_reward`, which it calls itself; `tool_calls` is the slot's own counter (llmgym.train.tool_env).
-RESERVED_TOOL_NAMES = ("reset", "get_reward", "tool_calls")
-
-
-def check_tools(tools: Sequence[Tool]) -> None:
-    """Raise `PluginError` naming the tool and the fix unless every tool can be shown, called and trained.
-
-    Argument names are free (`from`, `my-arg`): any JSON-schema property name works everywhere.
-    """
-    seen: set[str] = set()
-    for tool in tools:
-        if not isinstance(tool, Tool):
-            raise PluginError(f"tools must be llmgym.Tool objects, got {type(tool).__name__}")
-        name = tool.name
-        if not isinstance(name, str) or not name.strip() or name.startswith("_") or name in RESERVED_TOOL_NAMES:
-            raise PluginError(f"tool name {name!r} cannot be used: it must be a non-empty string that does not "
-                              f"start with '_' and is not one of {', '.join(RESERVED_TOOL_NAMES)} (trained tool "
-                              "envs call each tool as a method of that name); rename the tool")
-        if name in seen:
-            raise PluginError(f"two tools are named {name!r}; tool names must be unique")
-        seen.add(name)
-        params = tool.parameters
-        properties = params.get("properties", {}) if isinstance(params, Mapping) else None
-        required = params.get("required", []) if isinstance(params, Mapping) else None
-        if not isinstance(properties, Mapping) or not all(
-                isinstance(k, str) and isinstance(v, Mapping) for k, v in properties.items()):
-            raise PluginError(f"tool {name!r}: parameters must be a JSON schema "
-                              '{"type": "object", "properties": {"arg": {...}, ...}}, '
-                              f"got {params!r:.200}")
-        if not isinstance(required, (list, tuple)) or not all(isinstance(r, str) and r in properties
-                                                              for r in required):
-            raise PluginError(f"tool {name!r}: 'required' must list names of its parameters' properties "
-                              f"({', '.join(map(repr, properties)) or 'none'}), got {required!r:.200}")
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    name: str
-    arguments: Mapping[str, Any]
-
-
-_TOOL_CALL_RE = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
-MAX_TOOL_CALL_CHARS = 100_000
-
-
-def parse_tool_call(text: str) -> ToolCall | str | None:
-    """The first tool call in `text`, in the Hermes/Qwen format that chat templates emit:
-
-        <tool_call>{"name": "python", "arguments": {"code": "print(1+1)"}}</tool_call>
-
-    Returns a `ToolCall`, None when the text holds no call (a final answer), or an error string
-    when a call is present but malformed (the env shows that error to the policy).
-
-    >>> parse_tool_call('<tool_call>{"name": "calc", "arguments": {"x": 1}}</tool_call>')
-    ToolCall(name='calc', arguments={'x': 1})
-    >>> parse_tool_call("the answer is 3") is None
-    True
-    """
-    if not isinstance(text, str) or "<tool_call>" not in text:
-        return None
-    match = _TOOL_CALL_RE.search(text)
-    if match is None:
-        return "malformed tool call: missing </tool_call>"
-    body = match.group(1)
-    if len(body) > MAX_TOOL_CALL_CHARS:
-        return f"malformed tool call: longer than {MAX_TOOL_CALL_CHARS} characters"
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        return f"malformed tool call: invalid JSON ({str(exc)[:80]})"
-    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-        return 'malformed tool call: expected {"name": ..., "arguments": {...}}'
-    args = data.get("arguments", {})
-    if isinstance(args, str):
-        try:
-            args = json.loads(args)
-        except (ValueError, RecursionError):
-            return "malformed tool call: arguments are not a JSON object"
-    if not isinstance(args, dict):
-        return "malformed tool call: arguments are not a JSON object"
-    return ToolCall(data["name"], args)
-
-
-TOOL_PROMPT = """You can call tools. To call one, write exactly one block and stop:
-<tool_call>{{"name": "TOOL_NAME", "arguments": {{...}}}}</tool_call>
-The tool's output comes back in the next message. When you are done, write the final answer
-without any tool call.
-
-Tools:
-{tools}"""
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(obj.env, self.attr, value)
 
 
 class ToolEnv(TextEnv):
-    """A multi-turn env: the policy may call tools before it answers the task of a base env.
+    """A wrapper that lets the policy call tools before it answers the task of the env it wraps.
 
     Each step whose action holds a tool call runs the tool and returns its output as the next
     observation (reward 0). The first action without a tool call is the final answer: it is scored
-    by the base env's rubric and terminates the episode. At `max_turns` actions the episode is
+    by the wrapped env's rubric and terminates the episode. At `max_turns` actions the episode is
     truncated with reward 0 and reason `turn_limit`. `info["tool_calls"]` counts calls so far.
+
+    Like gymnasium's `Wrapper`, it changes one thing and forwards the rest: tasks, splits, levels,
+    rubric, reference solutions, version and any attribute of the wrapped env (`env.family`) are the
+    wrapped env's; `env` (also `base`) is that env and `unwrapped` the innermost one. Resets go to
+    the wrapped env, which draws (or pins) the task; the system prompt adds the tools to its own.
     """
+
+    # What the wrapped env is; the tools are part of the env's options (`tools=[...]`), so its
+    # version is the wrapped env's too.
+    name = _Forwarded()
+    description = _Forwarded()
+    levels = _Forwarded()
+    families = _Forwarded()
+    eval_fraction = _Forwarded()
+    version = _Forwarded()
+    max_stale_draws = _Forwarded()
+    metadata = _Forwarded()
+    spec = _Forwarded()
+    np_random = _Forwarded()
+    np_random_seed = _Forwarded()
+    default_rubric = _Forwarded()
+    generate_task = _Forwarded()
+    task_list = _Forwarded()
+    reference = _Forwarded()
+    split_of = _Forwarded()
+    tasks = _Forwarded()
+    level = _Forwarded()
+    split = _Forwarded()
+    rubric = _Forwarded()
+    task = _Forwarded()
 
     def __init__(self, base: TextEnv, tools: Sequence[Tool], *, max_turns: int = 4,
                  render_mode: str | None = None):
@@ -404,55 +345,62 @@ class ToolEnv(TextEnv):
         if not tools:
             raise LLMGymError("a ToolEnv needs at least one tool")
         check_tools(tools)
-        self.base = base
+        self.env = base
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise LLMGymError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
+        self.render_mode = render_mode
         self.tools = {t.name: t for t in tools}
         self.max_turns = max_turns
-        self.name = base.name
-        self.description = base.description
-        self.levels = base.levels
-        self.families = base.families
-        self.eval_fraction = base.eval_fraction
-        tool_text = "\n".join(f"- {t.name}: {t.description} Arguments: {json.dumps(dict(t.parameters))}"
-                              for t in tools)
-        self.system_prompt = "\n\n".join(p for p in (base.system_prompt, TOOL_PROMPT.format(tools=tool_text)) if p)
-        super().__init__(level=base.level, split=base.split, rubric=base.rubric, render_mode=render_mode)
         self.messages: list[dict[str, str]] = []
         self.tool_calls = 0
         self.turns = 0
+        self._done = True
+        self._last_action: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only names normal lookup missed arrive here. Private names are not forwarded (as gymnasium's
+        # wrappers did), which also keeps copy and pickle, which probe `__setstate__` and friends on
+        # an object whose `env` is not set yet, away from the wrapped env.
+        if name.startswith("_") or "env" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(self.env, name)
+
+    def __copy__(self) -> ToolEnv:
+        # Episodes run on shallow copies (llmgym.rollout, serve sessions, TRL's rollout slots); the
+        # wrapped env holds the task, so each copy wraps its own shallow copy of it.
+        other = object.__new__(type(self))
+        other.__dict__.update(self.__dict__)
+        other.env = copy.copy(self.env)
+        return other
+
+    def __str__(self) -> str:
+        return f"<{type(self).__name__}{self.env}>"
 
     @property
-    def version(self) -> str:  # type: ignore[override]
-        # The base env's tasks and rubric; the tools are part of the env's options (`tools=[...]`).
-        return self.base.version
+    def base(self) -> TextEnv:
+        """The wrapped env (the name `env` has in gymnasium's wrappers)."""
+        return self.env
 
-    def default_rubric(self) -> Rubric:
-        return self.base.rubric
+    @property
+    def unwrapped(self) -> gym.Env:
+        return self.env.unwrapped
 
-    def generate_task(self, rng: random.Random) -> Task:
-        return self.base.generate_task(rng)
-
-    def task_list(self) -> Sequence[Task] | None:
-        return self.base.task_list()
-
-    def split_of(self, task: Task) -> str:
-        return self.base.split_of(task)
-
-    def tasks(self, split: str = "train", n: int | None = None, seed: int = 0) -> Iterator[Task]:
-        return self.base.tasks(split, n, seed)
-
-    def reference(self, task: Task) -> str | None:
-        return self.base.reference(task)
+    @property
+    def system_prompt(self) -> str:  # type: ignore[override]
+        return "\n\n".join(p for p in (self.env.system_prompt, tools_prompt(list(self.tools.values()))) if p)
 
     def tool_schemas(self) -> list[dict[str, Any]]:
         return [t.schema() for t in self.tools.values()]
 
     def reset(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None) -> tuple[str, dict]:
-        obs, info = super().reset(seed=seed, options=options)
-        self.messages = info["messages"]
+        obs, info = self.env.reset(seed=seed, options=options)
+        assert self.task is not None
+        self._done = False
+        self._last_action = None
+        self.messages = self.task.messages(self.system_prompt)
         self.tool_calls = 0
         self.turns = 0
-        info["tool_calls"] = 0
-        return obs, info
+        return obs, {**info, "messages": self.messages, "tool_calls": 0}
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         action = self._check_can_step(action)
@@ -466,7 +414,7 @@ class ToolEnv(TextEnv):
             return "", score.value, True, False, self._final_info(score, tool_calls=self.tool_calls,
                                                                     messages=self.messages)
         self.tool_calls += 1
-        output = self._run_tool(call)
+        output = run_tool_call(self.tools, call)
         self.messages = [*self.messages, {"role": "tool", "content": output}]
         if self.turns >= self.max_turns:
             self._done = True
@@ -477,13 +425,5 @@ class ToolEnv(TextEnv):
                 "tool_calls": self.tool_calls, "messages": self.messages}
         return output, 0.0, False, False, info
 
-    def _run_tool(self, call: ToolCall | str) -> str:
-        if isinstance(call, str):
-            return f"error: {call}"
-        tool = self.tools.get(call.name)
-        if tool is None:
-            return f"error: unknown tool {call.name!r}; available: {', '.join(self.tools)}"
-        try:
-            return str(tool.run(call.arguments))
-        except Exception as exc:  # a tool failure is an observation for the policy, not a crash
-            return f"error: {type(exc).__name__}: {exc}"
+    def close(self) -> None:
+        self.env.close()

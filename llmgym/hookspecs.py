@@ -37,3 +37,12 @@ def llmgym_register_policies(register: Register) -> None:
     """Register policies: the factory returns an object with `name` and `generate`."""
 
 
+@hookspec
+def llmgym_register_tools(register: Register) -> None:
+    """Register tools for tool envs: `register("python", "pkg.mod:python_tool", description="...")`.
+
+    The factory is called with the tool's keyword options (none for `tools=["python"]`) and returns a
+    `llmgym.Tool`; `llmgym.make(env, tools=[name, ...])` wraps the env in a `ToolEnv` with them.
+    """
+
+

@@ -1,9 +1,10 @@
 """Plugin loading: a pluggy manager, entry points of group `llmgym`, and error isolation.
 
-`Gym` holds one plugin manager and three registries (envs, rewards, policies). Entry points are
-loaded lazily (on the first lookup), once. Built-in plugins come through the same entry points as
-third-party ones (`[project.entry-points.llmgym]` in our pyproject). `LLMGYM_DISABLE_PLUGIN_AUTOLOAD=1`
-turns third-party loading off; the built-ins of distribution `llm-gym` still load.
+`Gym` holds one plugin manager and a registry per kind of entry (`KINDS`: envs, rewards, policies,
+tools), each filled by its hook `llmgym_register_<kind>`. Entry points are loaded lazily (on the
+first lookup), once. Built-in plugins come through the same entry points as third-party ones
+(`[project.entry-points.llmgym]` in our pyproject). `LLMGYM_DISABLE_PLUGIN_AUTOLOAD=1` turns
+third-party loading off; the built-ins of distribution `llm-gym` still load.
 
 A plugin is all-or-nothing: its registrations are buffered while its hooks run and kept only if every
 hook succeeded and no name was taken. A plugin that fails to import, fails validation (a misspelled
@@ -28,7 +29,7 @@ log = logging.getLogger("llmgym")
 
 DISTRIBUTION = "llm-gym"
 DISABLE_AUTOLOAD_ENV = "LLMGYM_DISABLE_PLUGIN_AUTOLOAD"
-KINDS = ("envs", "rewards", "policies")
+KINDS = ("envs", "rewards", "policies", "tools")
 _HOOKS = {kind: f"llmgym_register_{kind}" for kind in KINDS}
 
 
@@ -46,6 +47,7 @@ class Gym:
         self.envs = Registry("env")
         self.rewards = Registry("reward")
         self.policies = Registry("policy")
+        self.tools = Registry("tool")
         self.problems: list[str] = []
         self._entry_points = entry_points
         self._autoload = autoload
@@ -53,7 +55,7 @@ class Gym:
 
     def registry(self, kind: str) -> Registry:
         self.load()
-        return {"envs": self.envs, "rewards": self.rewards, "policies": self.policies}[kind]
+        return {"envs": self.envs, "rewards": self.rewards, "policies": self.policies, "tools": self.tools}[kind]
 
     # -- loading -------------------------------------------------------------------------------
     def load(self) -> None:
@@ -125,7 +127,7 @@ class Gym:
         message = f"plugin {plugin!r} from distribution {source!r} was skipped: {why}"
         self.problems.append(message)
         log.warning("llmgym: %s", message)
-        for reg in (self.envs, self.rewards, self.policies):
+        for reg in (getattr(self, kind) for kind in KINDS):
             reg.failed_plugins[f"{plugin} ({source})"] = why
         for kind, entry, _, _ in pending:
             reg = getattr(self, kind)
@@ -134,7 +136,8 @@ class Gym:
 
     # -- building ------------------------------------------------------------------------------
     def make_env(self, name: str, **kwargs: Any) -> Any:
-        """Build an env; `tools=[...]` wraps it in a `ToolEnv` (see `llmgym.env.ToolEnv`)."""
+        """Build an env; `tools=[...]` (names in the `tools` registry, or `Tool` objects) wraps it in a
+        `ToolEnv` (see `llmgym.env.ToolEnv`)."""
         from .env import TextEnv, ToolEnv
         from .registry import parse_name_options
         from .tools import resolve_tools
@@ -148,7 +151,7 @@ class Gym:
             raise PluginError(f"env {base_name!r} factory returned {type(env).__name__}, not a TextEnv")
         if tools:
             extra = {"max_turns": max_turns} if max_turns is not None else {}
-            env = ToolEnv(env, resolve_tools(tools), **extra)
+            env = ToolEnv(env, resolve_tools(tools, self.registry("tools")), **extra)
         return env
 
     def make_reward(self, name: str, **kwargs: Any) -> Any:

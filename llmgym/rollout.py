@@ -38,7 +38,7 @@ from .types import Episode, SamplingParams, Score, Task, Turn
 
 
 @dataclass
-class _Live:
+class _EpisodeInProgress:
     env: TextEnv
     task: Task
     sample: int
@@ -57,12 +57,12 @@ def rollout(env: TextEnv, policy: Any, tasks: Sequence[Task], *, n: int = 1,
     `seconds` (its share of generation time) and `turns`; the env's final info is merged in.
     """
     params = params or SamplingParams()
-    live: list[_Live] = []
+    live: list[_EpisodeInProgress] = []
     for task in tasks:
         for k in range(n):
             e = _fresh(env)
             _, info = e.reset(options={"task": task})
-            live.append(_Live(e, task, k, list(info["messages"]), []))
+            live.append(_EpisodeInProgress(e, task, k, list(info["messages"]), []))
     done: dict[int, Episode] = {}
     pending = list(range(len(live)))
     while pending:
@@ -77,7 +77,7 @@ def rollout(env: TextEnv, policy: Any, tasks: Sequence[Task], *, n: int = 1,
                 ep.completion_tokens += c.completion_tokens
                 ep.seconds += c.seconds or elapsed / len(chunk)
                 obs, reward, terminated, truncated, info = ep.env.step(c.text)
-                ep.turns.append(Turn(c.text, obs or None, float(reward), _small(info)))
+                ep.turns.append(Turn(c.text, obs or None, float(reward), _without_messages(info)))
                 ep.messages.append({"role": "assistant", "content": c.text})
                 if terminated or truncated:
                     done[i] = _finish(ep, info, reward, terminated, truncated)
@@ -93,13 +93,14 @@ def _fresh(env: TextEnv) -> TextEnv:
     return copy.copy(env)
 
 
-def _small(info: dict[str, Any]) -> dict[str, Any]:
+def _without_messages(info: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in info.items() if k != "messages"}
 
 
-def _finish(ep: _Live, info: dict[str, Any], reward: float, terminated: bool, truncated: bool) -> Episode:
+def _finish(ep: _EpisodeInProgress, info: dict[str, Any], reward: float, terminated: bool,
+            truncated: bool) -> Episode:
     score = Score(float(reward), info.get("reward_components", {}), info.get("reason"), info.get("answer"))
-    extra = {**_small(info), "sample": ep.sample, "prompt_tokens": ep.prompt_tokens,
+    extra = {**_without_messages(info), "sample": ep.sample, "prompt_tokens": ep.prompt_tokens,
              "completion_tokens": ep.completion_tokens, "seconds": ep.seconds, "turns": len(ep.turns)}
     return Episode(ep.task, tuple(ep.turns), score, terminated, truncated, extra)
 

@@ -241,12 +241,6 @@ def save_model_atomic(model: Any, tokenizer: Any, dest: Path) -> None:
             tokenizer.save_pretrained(tmp)
 
 
-def _callback_base() -> type:
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
 def make_guard(run_dir: str | os.PathLike, probe: Callable[[Any], Mapping[str, Any]], *,
                config: GuardConfig | None = None, tokenizer: Any = None, is_main: bool = True) -> Any:
     """The guard as a transformers `TrainerCallback`.
@@ -256,11 +250,12 @@ def make_guard(run_dir: str | os.PathLike, probe: Callable[[Any], Mapping[str, A
     `run_dir/best/`, the verdict to `run_dir/guard.json`. In `watch` mode the first stop decision
     is recorded (`would_stop_step`, `would_stop_reason`) and training goes on; `off` does nothing.
     """
-    Base = _callback_base()
+    from transformers import TrainerCallback
+
     cfg = GuardConfig.from_spec(config)
     run = Path(run_dir)
 
-    class OverOptimisationGuard(Base):  # type: ignore[misc, valid-type]
+    class OverOptimisationGuard(TrainerCallback):
         def __init__(self) -> None:
             self.state = GuardState(cfg)
             self.stopped_at: int | None = None
@@ -382,8 +377,8 @@ def make_probe(tasks: list, system_prompt: str | None, proxy: Any, gold: Any = N
                                                                    seed=seed))
         texts = [c.text for row in rows for c in row]
         flat = [t for t in tasks for _ in range(n)]
-        out: dict[str, Any] = {"proxy": _mean(s.value for s in proxy.score_batch(texts, flat)),
-                               "gold": _mean(s.value for s in gold.score_batch(texts, flat)) if gold else None,
+        out: dict[str, Any] = {"proxy": _mean_or_zero(s.value for s in proxy.score_batch(texts, flat)),
+                               "gold": _mean_or_zero(s.value for s in gold.score_batch(texts, flat)) if gold else None,
                                "degeneracy": batch_stats(texts)}
         if ref_model is not None:
             out["kl"] = sequence_kl(model, ref_model, tokenizer, [p for p in prompts for _ in range(n)], texts)
@@ -392,7 +387,9 @@ def make_probe(tasks: list, system_prompt: str | None, proxy: Any, gold: Any = N
     return probe
 
 
-def _mean(values: Any) -> float:
+def _mean_or_zero(values: Any) -> float:
+    # An empty probe (an env without eval tasks) scores 0 so that the guard's rules still compare
+    # numbers; a report's mean of nothing is None instead (`llmgym.report.metrics`).
     vals = list(values)
     return sum(vals) / len(vals) if vals else 0.0
 
@@ -448,11 +445,11 @@ def guard_for_env(env: Any, run_dir: str | os.PathLike, model: Any, tokenizer: A
     probe = make_probe(tasks, env.system_prompt, proxy, gold, tokenizer=tokenizer, ref_model=ref, n=config.samples,
                        max_tokens=max_tokens, temperature=config.temperature, seed=seed)
 
-    def probe_with_flag(m: Any) -> dict[str, Any]:
+    def probe_noting_kl_source(m: Any) -> dict[str, Any]:
         out = probe(m)
         out["kl_logged_by_trainer"] = kl_logged_by_trainer
         return out
 
     # Every rank probes (same weights, same seed, same decision) so all stop together; only the
     # main process writes.
-    return make_guard(run_dir, probe_with_flag, config=config, tokenizer=tokenizer, is_main=is_main)
+    return make_guard(run_dir, probe_noting_kl_source, config=config, tokenizer=tokenizer, is_main=is_main)

@@ -5,7 +5,7 @@
     >>> result.status, result.stdout                                           # doctest: +SKIP
     ('ok', '45\\n')
 
-See `pool.py` for the isolation it gives and shared/SANDBOX.md for why.
+See `pool.py` for the isolation it gives and why it is built as a pool.
 """
 
 from .limits import STATUSES, Limits, Program, Result

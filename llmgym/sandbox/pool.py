@@ -1,7 +1,7 @@
 """A pool of long-lived bubblewrap sandboxes, each running one fork server (see `forkserver.py`).
 
-Why this shape (measured in shared/SANDBOX.md): starting `bwrap` per execution manages 50-100 runs/s,
-forking inside a long-lived sandbox 600-900/s. Isolation per sandbox:
+Why this shape: starting `bwrap` per execution manages 50-100 runs/s, forking inside a long-lived
+sandbox 600-900/s (`benchmarks/bench_sandbox.py` measures the pool). Isolation per sandbox:
 
 - started as an unprivileged host uid (`setpriv`, when we are root) with every capability dropped,
   in new user, pid, network, ipc, uts and cgroup namespaces, `--die-with-parent`, `--new-session`,

@@ -9,7 +9,9 @@ rejection-sampling fine-tuning does anyway (each round is a fresh SFT on a fresh
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import warnings
+from typing import Any, Iterator
 
 from llmgym.env import TextEnv, ToolEnv
 from llmgym.errors import LLMGymError
@@ -28,10 +30,35 @@ def _common_args(cfg: TrainConfig, out: str, *, per_device: int) -> dict[str, An
         lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
         logging_steps=1, save_strategy="steps" if save else "no", save_steps=cfg.save_every if save else 1,
         save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed, report_to="none",
-        use_cpu=not torch.cuda.is_available(), bf16=cfg.bf16, disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(), bf16=cfg.bf16, disable_tqdm=True, dataloader_num_workers=0,
         # TRL's configs default to recomputing activations, which costs small models ~30% per step.
-        dataloader_num_workers=0, gradient_checkpointing=cfg.gradient_checkpointing,
+        **_checkpointing(cfg.gradient_checkpointing),
     )
+
+
+def _checkpointing(enabled: bool) -> dict[str, bool]:
+    """The training argument that turns activation recomputation on or off, under its current name:
+    transformers 5 renamed `gradient_checkpointing` to `activation_checkpointing` and warns on every
+    config that leaves the new name unset (TRL's configs set the old one)."""
+    from dataclasses import fields
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in fields(TrainingArguments)}
+    return {"activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": enabled}
+
+
+@contextlib.contextmanager
+def _trl_notices_silenced() -> Iterator[None]:
+    """Hide two notices that TRL and peft print on every run and that no user can act on, by message
+    and category only: TRL's "'environment_factory' is an experimental feature" (llmgym adapts to it
+    on purpose, and tests/test_train_tools.py pins what it does), and the FutureWarning that their
+    own reads of transformers' renamed `is_gradient_checkpointing` raise."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"You are using 'environment_factory', which is an experimental "
+                                "feature", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 def _peft(cfg: TrainConfig) -> Any:
@@ -58,11 +85,12 @@ def per_device_batch(total: int, world: int, what: str) -> int:
 
 
 def fit_rl(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: str, callbacks: list,
-           on_scores: Any, world: int, resume: str | None, *, extra_callbacks: bool = True) -> Any:
+           on_scores: Any, world: int, resume: str | None) -> Any:
     """GRPO or RLOO on the env's train prompts; returns the trainer after `train()`."""
     trainer = rl_trainer(cfg, env, model, tokenizer, out, callbacks, on_scores, world)
     _rich_progress(trainer)
-    trainer.train(resume_from_checkpoint=resume)
+    with _trl_notices_silenced():
+        trainer.train(resume_from_checkpoint=resume)
     return trainer
 
 
@@ -94,9 +122,10 @@ def rl_trainer(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: 
     args = Config(**_common_args(cfg, out, per_device=per_device), num_generations=cfg.num_generations,
                   max_completion_length=cfg.max_completion_length, temperature=cfg.temperature, beta=cfg.beta,
                   reward_weights=weights, use_vllm=cfg.use_vllm, log_completions=False, **config)
-    return Trainer(model=model, reward_funcs=funcs, args=args,
-                   train_dataset=prompt_dataset(env, cfg.train_tasks, cfg.seed),
-                   processing_class=tokenizer, callbacks=callbacks, peft_config=_peft(cfg), **tools)
+    with _trl_notices_silenced():
+        return Trainer(model=model, reward_funcs=funcs, args=args,
+                       train_dataset=prompt_dataset(env, cfg.train_tasks, cfg.seed),
+                       processing_class=tokenizer, callbacks=callbacks, peft_config=_peft(cfg), **tools)
 
 
 def sft_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, dataset: Any, out: str, callbacks: list,
@@ -108,8 +137,9 @@ def sft_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, dataset: Any, out:
     kw["max_steps"] = steps
     args = SFTConfig(**kw, completion_only_loss=True, packing=False,
                      max_length=None)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         callbacks=callbacks, peft_config=_peft(cfg) if with_peft else None)
+    with _trl_notices_silenced():
+        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                             callbacks=callbacks, peft_config=_peft(cfg) if with_peft else None)
     _rich_progress(trainer)
     return trainer
 

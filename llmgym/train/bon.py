@@ -81,7 +81,7 @@ def fit_bon(cfg: TrainConfig, env: TextEnv, policy: Any, model: Any, tokenizer: 
     pool = list(env.tasks("train", n=cfg.train_tasks, seed=cfg.seed))
     sampler = HFPolicy(model=model, tokenizer=tokenizer, name="bon")
 
-    def tell(event: str, step: int) -> bool:
+    def notify_guard(event: str, step: int) -> bool:
         """Pass a round boundary to the guard; True when it asks to stop."""
         if guard is None:
             return False
@@ -89,7 +89,7 @@ def fit_bon(cfg: TrainConfig, env: TextEnv, policy: Any, model: Any, tokenizer: 
         getattr(guard, event)(None, SimpleNamespace(global_step=step), control, model=model)
         return bool(control.should_training_stop)
 
-    tell("on_train_begin", done_rounds)
+    notify_guard("on_train_begin", done_rounds)
     done = done_rounds
     for r in range(done_rounds, cfg.steps):
         t0 = time.perf_counter()
@@ -125,7 +125,7 @@ def fit_bon(cfg: TrainConfig, env: TextEnv, policy: Any, model: Any, tokenizer: 
                 _save_round(run, model, tokenizer, step, cfg.save_total_limit)
                 say(f"saved checkpoint-{step}")
         done = step
-        if tell("on_step_end", step):
+        if notify_guard("on_step_end", step):
             say(f"guard: stopped after round {step}; the best policy is in {run.path / 'best'}")
             break
     if guard is not None:

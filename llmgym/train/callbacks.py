@@ -34,18 +34,12 @@ def eval_row(step: int, figures: dict[str, float]) -> dict[str, Any]:
     return {"step": step, **{f"eval/{k}": v for k, v in figures.items()}}
 
 
-def _callback_base() -> type:
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
 def make_callbacks(run: RunDir, *, is_main: bool, eval_every: int, evaluate_now: Callable[[Any], dict],
                    say: Callable[[str], None], world_size: int) -> list[Any]:
     """The run's callbacks: metrics and eval rows, and LATEST after each complete checkpoint."""
-    Base = _callback_base()
+    from transformers import TrainerCallback
 
-    class RunCallback(Base):  # type: ignore[misc, valid-type]
+    class RunCallback(TrainerCallback):
         def __init__(self) -> None:
             self.last_tokens: float | None = None
             self.step_started = time.perf_counter()

@@ -28,8 +28,9 @@ from typing import Any, Callable, Mapping, Union
 
 from gymnasium.error import ResetNeeded
 
-from llmgym.env import Tool, ToolEnv, check_tools
+from llmgym.env import ToolEnv
 from llmgym.errors import LLMGymError
+from llmgym.tools import Tool, check_tools
 
 from .data import decode_tasks
 
