@@ -224,3 +224,19 @@ def test_scale_out_doc_commands_and_verl_config_are_real():
     reward = config["custom_reward_function"]
     module = importlib.import_module(reward["path"].removeprefix("pkg://").replace("/", "."))
     assert callable(getattr(module, reward["name"])) and callable(module.compute_score_batch)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["export", "--env", "math", "--format", "verl", "--out", "FILE"], "is a file, not a folder"),
+    (["export", "--env", "math", "--format", "verl", "--out", "DIR", "--train", "-1"], "--train and --eval must be >= 0"),
+    (["export", "--env", "chess", "--format", "openrlhf", "--out", "DIR"], "unknown env 'chess'"),
+    (["serve", "--env", "math", "--max-batch", "0"], "--max-batch must be >= 1"),
+    (["serve", "--env", "math", "--env", "math"], "two --env options are served as 'math'"),
+])
+def test_export_and_serve_misuse_is_one_line_and_status_2(tmp_path, capsys, argv, message):
+    (tmp_path / "FILE").write_text("x")
+    argv = [str(tmp_path / a) if a in ("FILE", "DIR") else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("llmgym: error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "DIR").exists()

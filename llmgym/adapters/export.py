@@ -38,12 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from llmgym.io import check_out_dir
     from llmgym.serve.catalog import split_alias
 
     from . import env_of
 
     if args.train < 0 or args.eval < 0:
         raise LLMGymError("--train and --eval must be >= 0")
+    check_out_dir(args.out)  # before the env is built and its tasks drawn
     name, spec = split_alias(args.env)
     env = env_of(spec)
     counts = export(env, name, spec, args.format, Path(args.out), n_train=args.train, n_eval=args.eval, seed=args.seed)
