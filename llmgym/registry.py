@@ -1,4 +1,4 @@
-"""`Registry`: named factories for one kind of thing (envs, rewards or policies).
+"""`Registry`: named factories for one kind of thing (envs, rewards, policies or tools).
 
 A registry is an object, never a module global, so tests build their own. Entries are registered
 with a callable or a lazy `"module:attr"` string and the distribution they came from; `make(name)`

@@ -1,4 +1,4 @@
-"""`llmgym train`: the CLI entry of training (wired into `llmgym/cli.py` by the lead).
+"""`llmgym train`: the CLI entry of training (registered in `llmgym/cli.py`'s EXTERNAL_COMMANDS).
 
 Every `TrainConfig` field is a flag (`--learning-rate`, `--num-generations`, ...) and a YAML key;
 flags left out take the YAML file's value, then the field default. `--resume RUN` reads RUN's
