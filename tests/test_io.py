@@ -54,3 +54,13 @@ def test_run_dir_rows_name_a_bad_line_instead_of_dropping_it(tmp_path):
     run.metrics.write_bytes(b'{"step": 1}\n\xff\xfe not json\n{"step": 3}\n')
     with pytest.raises(LLMGymError, match=r"metrics.jsonl:2"):
         run.rows()
+
+
+def test_atomic_writes_get_the_mode_a_plain_write_would(tmp_path):
+    from llmgym.io import _umask
+
+    atomic_write_text(tmp_path / "report.md", "x")
+    with atomic_dir(tmp_path / "export") as tmp:
+        (tmp / "a").write_text("y")
+    assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert (tmp_path / "export").stat().st_mode & 0o777 == 0o777 & ~_umask()
