@@ -74,9 +74,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from .mixture import parse_env_spec
     from .registry import parse_name_options
 
-    name, options = parse_name_options(args.env)
+    # The spec reads as `llmgym train --env` reads it, so a spec copied from one means the same in the other.
+    spec_text = parse_env_spec(args.env)
+    if spec_text.weight is not None:
+        raise LLMGymError(f"{args.env!r}: a weight (@{spec_text.weight:g}) sets an env's share of a training "
+                          f"mixture; info describes one env: {spec_text.label!r}")
+    name, options = parse_name_options(spec_text.label)
     if args.level is not None:
         if "level" in options:
             raise LLMGymError(f"the level is given twice ({args.env!r} and --level {args.level}); give it once")
@@ -125,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("info", help="describe an env: levels, reward components, sample tasks")
-    p.add_argument("env", help="env name, optionally with options: math:family=word")
+    p.add_argument("env", help="env name, optionally with options: math:family=word, counting:rubric=+exact@0.5")
     p.add_argument("--level", type=int, help="difficulty level to show")
     p.add_argument("--seed", type=int, default=0, help="seed for the sample tasks")
     p.set_defaults(func=_cmd_info)

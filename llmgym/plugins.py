@@ -137,18 +137,27 @@ class Gym:
     # -- building ------------------------------------------------------------------------------
     def make_env(self, name: str, **kwargs: Any) -> Any:
         """Build an env; `tools=[...]` (names in the `tools` registry, or `Tool` objects) wraps it in a
-        `ToolEnv` (see `llmgym.env.ToolEnv`)."""
+        `ToolEnv` (see `llmgym.env.ToolEnv`); `rubric=` given as reward names (`"+exact@0.5"`, see
+        `llmgym.rubric_option`) replaces or extends the env's rubric."""
         from .env import TextEnv, ToolEnv
         from .registry import parse_name_options
+        from .rubric_option import build_rubric, check_rubric_option
         from .tools import resolve_tools
 
         base_name, options = parse_name_options(name)
         options.update(kwargs)
         tools = options.pop("tools", None)
         max_turns = options.pop("max_turns", None)
+        # A Rubric object goes to the env as it is; names (the command line's spelling) are built here.
+        rubric = options.pop("rubric") if options.get("rubric") is not None and not hasattr(
+            options["rubric"], "score_batch") else None
+        if rubric is not None:
+            check_rubric_option(rubric, self.registry("rewards"))  # a typo fails before the env is built
         env = self.registry("envs").make(base_name, **options)
         if not isinstance(env, TextEnv):
             raise PluginError(f"env {base_name!r} factory returned {type(env).__name__}, not a TextEnv")
+        if rubric is not None:
+            env.rubric = build_rubric(rubric, env.rubric, self.registry("rewards"), env_name=base_name)
         if tools:
             extra = {"max_turns": max_turns} if max_turns is not None else {}
             env = ToolEnv(env, resolve_tools(tools, self.registry("tools")), **extra)

@@ -177,7 +177,7 @@ CASES = [
     (TRAIN + ["--out", FILE, "--policy", "tiny"], "a_file.txt: is a file"),
     (TRAIN + ["--out", UNDER_FILE, "--policy", "tiny"], "a_file.txt/sub"),
     (TRAIN + ["--out", PROC, "--policy", "tiny"], PROC),
-    (TRAIN + ["--env", "math", "--env", "counting"], "given twice ('math' and 'counting')"),
+    (TRAIN + ["--env", "math", "--env", "counting:rubric=formt"], "unknown reward 'formt'; did you mean: format"),
     (TRAIN + ["--steps", "0"], "steps must be a positive integer, got 0"),
     (TRAIN + ["--steps", "x"], "'x'"),
     (TRAIN + ["--steps"], "--steps"),
@@ -378,7 +378,7 @@ def test_misuse_is_one_line_naming_the_bad_value_and_exit_2(files, no_work, caps
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--env", "math", "--env", "counting"], "given twice ('math' and 'counting')"),
+    (["train", "--env", "math@0", "--env", "counting"], "the weight of 'math' in a mixture must be a finite number > 0"),
     (["report", "{d}/report_deep"], "report_deep/metrics.jsonl:1: JSON nested deeper than 100 levels"),
     (["rm", "simulate", "--out", "{d}/s.jsonl", "--noise", "-1"], "--noise must be a finite number >= 0"),
     (["info", "math:level=1,level=2"], "option 'level' given twice"),

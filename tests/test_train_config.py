@@ -28,6 +28,16 @@ def test_every_option_is_a_flag_and_the_command_line_overrides_the_file(tmp_path
     assert cfg.algo == "grpo" and cfg.num_generations == TrainConfig().num_generations
 
 
+def test_env_given_twice_or_as_a_yaml_list_is_a_mixture_and_flags_replace_the_list(tmp_path):
+    cfg_file = tmp_path / "mix.yaml"
+    cfg_file.write_text("env:\n  - math:level=2@3\n  - counting\n")
+    assert config_from_args(parse(["--config", str(cfg_file)]))[0].env == ["math:level=2@3", "counting"]
+    assert config_from_args(parse(["--config", str(cfg_file), "--env", "counting"]))[0].env == "counting"
+    assert config_from_args(parse(["--env", "math@3", "--env", "counting"]))[0].env == ["math@3", "counting"]
+    cfg_file.write_text("env: [math]\n")
+    assert load_config(str(cfg_file)).env == "math"  # a list of one is one env, recorded as before
+
+
 def test_resume_reads_the_recorded_config_and_flags_override_it(tmp_path):
     from llmgym.train.rundir import RunDir
 
@@ -45,6 +55,10 @@ def test_resume_reads_the_recorded_config_and_flags_override_it(tmp_path):
     ("- a\n- b\n", "must hold a mapping"),
     ("env: [unclosed\n", "is not valid YAML"),
     ("num_generations: 1\n", "num_generations must be >= 2"),
+    ("env: [math, math]\n", "env 'math' is given twice"),
+    ("env: [math@0, counting]\n", "the weight of 'math' in a mixture must be a finite number > 0"),
+    ("env: []\n", "name at least one env"),
+    ("env: [math, {counting: 2}]\n", "env: cannot read {'counting': 2}"),
 ])
 def test_bad_config_files_are_one_clear_error(tmp_path, text, message):
     path = tmp_path / "bad.yaml"

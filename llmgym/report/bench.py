@@ -248,9 +248,16 @@ def parse_levels(text: str | None) -> str | list[int] | None:
 
 def resolve_envs(specs: Sequence[str], gym: Any, *, levels: str | list[int] | None, tasks: int,
                  seed: int) -> list[EnvCase]:
-    """Build every env (x level) named by `specs` and draw its eval tasks. Bad names fail here, first."""
+    """Build every env (x level) named by `specs` and draw its eval tasks. Bad names fail here, first.
+
+    A spec may carry a training mixture's `@WEIGHT` (`llmgym.mixture`), so the `--env` flags of a
+    run can be reused as they are; a bench runs each env as its own case, so the weight is dropped.
+    """
+    from llmgym.mixture import parse_env_spec
+
     cases: list[EnvCase] = []
-    for spec in specs:
+    for given in specs:
+        spec = parse_env_spec(given).label
         name, options = parse_name_options(spec)
         base = gym.make_env(spec)
         label = _label(name, {k: v for k, v in options.items() if k != "level"})

@@ -3,7 +3,9 @@
     llmgym bench --env math --env counting:level=2 --policy smollm2 --policy runs/grpo \\
         --samples 4 --tasks 50 --out runs/bench
 
-Rerunning the same command resumes: finished episodes in OUT/results.jsonl are skipped.
+Rerunning the same command resumes: finished episodes in OUT/results.jsonl are skipped. The
+`--env` flags of a training mixture (`--env math@3 --env counting`) are accepted as they are: the
+weights say how a run draws its prompts, and mean nothing to a bench, which runs every env alike.
 Every option, name and the rows already in OUT are checked before any model loads. `--tasks N` is
 a most: an env level whose eval split holds fewer tasks runs them all, with a one-line warning on
 stderr saying how many there are (a bench over several envs keeps going rather than stopping).
@@ -25,7 +27,8 @@ DEFAULT_OUT = "runs/bench"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", action="append", required=True, metavar="NAME[:k=v,...]",
-                        help="environment to run (repeatable), e.g. math, math:level=3, counting:level=2")
+                        help="environment to run (repeatable, each its own case), e.g. math, math:level=3, "
+                             "counting:rubric=+exact@0.5; a training mixture's @WEIGHT is accepted and ignored")
     parser.add_argument("--policy", action="append", metavar="SPEC",
                         help="policy (repeatable): a registered name with options (hf:path=DIR, "
                              "openai:base_url=URL,model=NAME), a checkpoint or a run directory (default: smollm2); "

@@ -6,6 +6,10 @@ It reads `metrics.jsonl` (TRL's per-step rows: `reward`, `rewards/<name>/mean`,
 `RUN_DIR/report.html` and `RUN_DIR/report.md` with the curves of the DeepSeek-R1 paper: training
 reward, held-out accuracy and response length against step, KL when logged, and proxy reward
 against gold score when a run logs a `gold` figure (RLHF with a learned reward model).
+
+A run on a mixture of envs (config.yaml's `env` a list) also logs, per env, `env/<label>/reward` and
+`env/<label>/frac_reward_zero_std` on training rows and `eval/<label>/accuracy`, ... on held-out
+rows; its report adds a table of them per env next to the overall figures, and a curve per env.
 """
 
 from __future__ import annotations
@@ -49,13 +53,13 @@ _TABLE_FIGURES = ("reward", "kl", "completions/mean_length")
 
 def check_row(row: dict[str, Any], where: str) -> dict[str, Any]:
     """A metrics or samples row as the report reads it: `step` is a number; the figures of its tables
-    (`reward`, `kl`, `completions/mean_length`, every `eval/...`) are numbers or null; `components`
-    maps names to numbers."""
+    (`reward`, `kl`, `completions/mean_length`, every `eval/...` and a mixture's `env/...`) are numbers
+    or null; `components` maps names to numbers."""
     if "step" in row and not _is_number(row["step"]):
         raise LLMGymError(f"{where}: step must be a number, got {json.dumps(row['step'])[:60]}; "
                           "not a row llmgym train wrote")
     for key, value in row.items():
-        if (key in _TABLE_FIGURES or key.startswith("eval/")) and value is not None and not _is_number(value):
+        if (key in _TABLE_FIGURES or key.startswith(("eval/", "env/"))) and value is not None and not _is_number(value):
             raise LLMGymError(f"{where}: {key} must be a number, got {json.dumps(value)[:60]}; "
                               "not a row llmgym train wrote")
     comps = row.get("components")
@@ -167,10 +171,42 @@ class RunData:
             after = evals[-1]
         return dict(before or {}), dict(after or {})
 
+    def env_labels(self) -> list[str]:
+        """The envs of a mixture run, in config.yaml's order (else as the held-out rows name them);
+        empty for a run on one env."""
+        from llmgym.mixture import parse_env_specs
+
+        envs = self.config.get("env")
+        if isinstance(envs, list) and len(envs) > 1 and all(isinstance(e, str) for e in envs):
+            try:
+                return [spec.label for spec in parse_env_specs(envs)]
+            except LLMGymError:
+                pass  # a hand-edited config: the rows still name their envs
+        found = [k[len("eval/"):-len("/accuracy")] for r in self.evals for k in r
+                 if k.startswith("eval/") and k.endswith("/accuracy") and k != "eval/accuracy"]
+        return list(dict.fromkeys(found))
+
+    def env_fractions(self) -> dict[str, float]:
+        """Each env's share of the training prompts, from summary.json (else config.yaml's weights)."""
+        shares = self.summary.get("mixture")
+        if isinstance(shares, list):
+            return {str(s.get("env")): s["fraction"] for s in shares if isinstance(s, dict) and _is_number(s.get("fraction"))}
+        from llmgym.mixture import parse_env_specs
+
+        envs = self.config.get("env")
+        try:
+            specs = parse_env_specs(envs) if isinstance(envs, list) else []
+        except LLMGymError:
+            return {}
+        total = sum(spec.share_weight for spec in specs)
+        return {spec.label: spec.share_weight / total for spec in specs}
+
     def title(self) -> str:
         c = {**self.config, **{k: v for k, v in self.summary.items() if k in ("env", "policy", "algo", "steps")}}
         bits = [f"{c[k]}" for k in ("algo",) if c.get(k)]
-        if c.get("env"):
+        if isinstance(c.get("env"), list):
+            bits.append("on " + " + ".join(map(str, c["env"])))
+        elif c.get("env"):
             bits.append(f"on {c['env']}")
         if c.get("policy"):
             bits.append(f"with {c['policy']}")
@@ -190,8 +226,33 @@ def before_after_rows(before: Mapping[str, Any], after: Mapping[str, Any]) -> li
     return rows
 
 
+def _mean(points: Series) -> float | None:
+    return sum(v for _, v in points) / len(points) if points else None
+
+
+MIXTURE_HEADERS = ["env", "share of prompts", "held-out accuracy before", "after", "change",
+                   "train reward (mean over steps)", "zero-variance groups (mean over steps)"]
+
+
+def mixture_rows(data: RunData, before: Mapping[str, Any], after: Mapping[str, Any]) -> list[list[str]]:
+    """Per env of a mixture run, and overall first: held-out accuracy before and after, the mean
+    training reward, and the mean fraction of groups whose completions all scored alike (no signal)."""
+    fractions = data.env_fractions()
+
+    def row(name: str, prefix: str, train_prefix: str, share: float | None) -> list[str]:
+        b, a = before.get(f"{prefix}accuracy"), after.get(f"{prefix}accuracy")
+        change = "—" if not (_is_number(b) and _is_number(a)) else f"{100 * (a - b):+.1f} pts"
+        return [name, pct(share), pct(b), pct(a), change, num(_mean(series(data.train, f"{train_prefix}reward"))),
+                pct(_mean(series(data.train, f"{train_prefix}frac_reward_zero_std")))]
+
+    rows = [row("all envs", "", "", 1.0)]
+    rows += [row(label, f"{label}/", f"env/{label}/", fractions.get(label)) for label in data.env_labels()]
+    return rows
+
+
 def curve_rows(data: RunData) -> list[list[str]]:
-    """One row per held-out evaluation: step, accuracy, and the training figures logged at that step."""
+    """One row per held-out evaluation: step, accuracy, and the training figures logged at that step
+    (and, for a mixture, each env's held-out accuracy)."""
     train: dict[int, dict[str, Any]] = {}
     for r in data.train:  # TRL's row and an RLHF probe's row may share a step: merge them
         if isinstance(r.get("step"), (int, float)):
@@ -201,12 +262,17 @@ def curve_rows(data: RunData) -> list[list[str]]:
         step = int(r.get("step", 0))
         t = train.get(step, {})
         rows.append([str(step), pct(r.get("eval/accuracy")), num(r.get("eval/reward")), num(r.get("eval/length"), 4),
-                     num(t.get("reward")), num(t.get("completions/mean_length"), 4), num(t.get("kl"))])
+                     num(t.get("reward")), num(t.get("completions/mean_length"), 4), num(t.get("kl"))]
+                    + [pct(r.get(f"eval/{label}/accuracy")) for label in data.env_labels()])
     return rows
 
 
 CURVE_HEADERS = ["step", "held-out accuracy", "held-out reward", "held-out length", "train reward",
                  "train length", "KL"]
+
+
+def curve_headers(data: RunData) -> list[str]:
+    return CURVE_HEADERS + [f"held-out accuracy {label}" for label in data.env_labels()]
 
 
 # -- plots -------------------------------------------------------------------------------------
@@ -223,16 +289,23 @@ def _plot_noisy(ax: Any, points: Series, label: str) -> None:
 def curves_figure(data: RunData) -> Any:
     """Reward, held-out accuracy, response length and KL (or gold) against step."""
     panels: list[tuple[str, list[tuple[str, Series, bool]]]] = []
+    labels = data.env_labels()
     reward = [("train reward", series(data.train, "reward"), True)]
-    reward += [(k.split("/")[1], series(data.train, k), True) for k in sorted({k for r in data.train for k in r})
-               if k.startswith("rewards/") and k.endswith("/mean")]
+    reward += [(k[len("rewards/"):-len("/mean")], series(data.train, k), True)
+               for k in sorted({k for r in data.train for k in r}) if k.startswith("rewards/") and k.endswith("/mean")]
     reward = [c for c in reward if c[1]]
     if len(reward) == 2 and reward[0][1] == reward[1][1]:
         reward = reward[:1]  # a one-component rubric: the component is the reward itself
-    panels.append(("training reward", reward))
-    panels.append(("held-out accuracy", [("eval accuracy", series(data.evals, "eval/accuracy"), False)]))
+    reward += [(f"reward on {label}", series(data.train, f"env/{label}/reward"), True) for label in labels]
+    panels.append(("training reward", [c for c in reward if c[1]]))
+    panels.append(("held-out accuracy", [("eval accuracy", series(data.evals, "eval/accuracy"), False)]
+                   + [(label, series(data.evals, f"eval/{label}/accuracy"), False) for label in labels]))
     panels.append(("response length (tokens)", [("train", series(data.train, "completions/mean_length"), True),
                                                ("held-out", series(data.evals, "eval/length"), False)]))
+    if labels:
+        panels.append(("groups with zero reward variance",
+                       [("all envs", series(data.train, "frac_reward_zero_std"), True)]
+                       + [(label, series(data.train, f"env/{label}/frac_reward_zero_std"), True) for label in labels]))
     kl = series(data.train, "kl")
     panels.append(("KL to reference", [("kl", kl, True)] if kl else []))
     golds = gold_keys(data.rows)
@@ -256,6 +329,8 @@ def curves_figure(data: RunData) -> Any:
                 ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
         if title == "held-out accuracy":
             ax.set_ylim(0, 1)
+        elif title == "groups with zero reward variance":
+            ax.set_ylim(-0.03, 1.03)  # a fraction that is often exactly 0 or 1
         if drawn:
             ax.legend(fontsize=7)
         else:
@@ -318,7 +393,8 @@ def _sample_html(r: Mapping[str, Any]) -> str:
     comps = ", ".join(f"{k} {num(v)}" for k, v in (r.get("components") or {}).items())
     preview = " ".join(str(r.get("completion")).split())
     preview = preview if len(preview) <= 60 else preview[:59] + "…"
-    return (f"<details><summary>reward {num(r.get('reward'))} · {html.escape(comps)} · task "
+    env = f"env {html.escape(str(r['env']))} · " if r.get("env") is not None else ""
+    return (f"<details><summary>{env}reward {num(r.get('reward'))} · {html.escape(comps)} · task "
             f"{html.escape(str(r.get('task_id')))} · <code>{html.escape(preview)}</code></summary><p><b>Prompt</b></p><pre>{html.escape(str(r.get('prompt')))}"
             f"</pre><p><b>Completion</b></p><pre>{html.escape(str(r.get('completion')))}</pre><p class=\"muted\">"
             f"expected {html.escape(json.dumps(r.get('answer'), ensure_ascii=False)[:300])}</p></details>")
@@ -361,6 +437,9 @@ def render_run(path: str | Path) -> dict[str, Path]:
     no_eval = "No held-out evaluation in this run (eval_every = 0)."
     ba_md = md_table(ba_headers, ba) if before or after else no_eval
     md = [f"# {title}", "", facts, "", "## Before and after (held-out eval split, greedy)", "", ba_md, ""]
+    per_env = mixture_rows(data, before, after) if data.env_labels() else []
+    if per_env:
+        md += ["## Per env of the mixture", "", md_table(MIXTURE_HEADERS, per_env), ""]
     verdict = guard_verdict(data.path)
     if verdict:
         md += ["## Over-optimisation guard", "", verdict, ""]
@@ -369,13 +448,17 @@ def render_run(path: str | Path) -> dict[str, Path]:
         md += ["## Guard probes (held-out prompts, sampled)", "", md_table(PROBE_HEADERS, probes), ""]
     rows = curve_rows(data)
     if rows:
-        md += ["## Held-out evaluations", "", md_table(CURVE_HEADERS, rows), ""]
+        md += ["## Held-out evaluations", "", md_table(curve_headers(data), rows), ""]
     if data.config:
         md += ["## Configuration", "", md_table(["option", "value"], config_rows(data.config)), ""]
 
     parts = [f"<h1>{html.escape(title)}</h1>", f"<p class=\"muted\">{html.escape(facts)}</p>",
              "<h2>Before and after</h2><p class=\"muted\">Held-out eval split, greedy decoding.</p>",
-             html_table(ba_headers, ba) if before or after else f"<p>{html.escape(no_eval)}</p>", "<h2>Curves</h2>",
+             html_table(ba_headers, ba) if before or after else f"<p>{html.escape(no_eval)}</p>",
+             *(["<h2>Per env of the mixture</h2><p class=\"muted\">Each row is scored by its own env's rubric; "
+                "zero-variance groups give GRPO no signal.</p>", html_table(MIXTURE_HEADERS, per_env)]
+               if per_env else []),
+             "<h2>Curves</h2>",
              png_img(curves_figure(data), "training reward, held-out accuracy, response length and KL against step")]
     if verdict:
         parts[2:2] = [f"<h2>Over-optimisation guard</h2><p>{html.escape(verdict)}</p>"]
@@ -386,7 +469,7 @@ def render_run(path: str | Path) -> dict[str, Path]:
         parts += ["<h2>Guard probes</h2><p class=\"muted\">Held-out prompts, sampled at the guard's temperature.</p>",
                   html_table(PROBE_HEADERS, probes)]
     if rows:
-        parts += ["<h2>Held-out evaluations</h2>", html_table(CURVE_HEADERS, rows)]
+        parts += ["<h2>Held-out evaluations</h2>", html_table(curve_headers(data), rows)]
     blocks = sample_blocks(data)
     if blocks:
         parts.append("<h2>Sampled completions</h2>")

@@ -83,8 +83,10 @@ def make_callbacks(run: RunDir, *, is_main: bool, eval_every: int, evaluate_now:
     return [RunCallback()]
 
 
-def sample_logger(run: RunDir, *, is_main: bool, every: int, weights: dict[str, float]) -> Callable[..., None]:
-    """The `on_scores` hook of the reward functions: rows of samples.jsonl (main process only)."""
+def sample_logger(run: RunDir, *, is_main: bool, every: int, weights: dict[str, float],
+                  env: str | None = None) -> Callable[..., None]:
+    """The `on_scores` hook of the reward functions: rows of samples.jsonl (main process only); with
+    `env` (an env of a mixture, scored with its own `weights`) each row names it."""
 
     def on_scores(prompts: list, texts: list[str], tasks: list[Task], components: dict[str, list[float]],
                   state: Any) -> None:
@@ -96,7 +98,7 @@ def sample_logger(run: RunDir, *, is_main: bool, every: int, weights: dict[str, 
             comps = {name: vals[i] for name, vals in components.items()}
             rows.append({"step": step, "task_id": task.id, "prompt": task.text, "completion": text,
                          "answer": task.answer, "reward": sum(weights[k] * v for k, v in comps.items()),
-                         "components": comps})
+                         "components": comps, **({"env": env} if env is not None else {})})
         run.append(run.samples, rows)
 
     return on_scores

@@ -4,8 +4,9 @@ Every `TrainConfig` field is a flag (`--learning-rate`, `--num-generations`, ...
 flags left out take the YAML file's value, then the field default. `--resume RUN` reads RUN's
 config.yaml and continues; flags given with it (e.g. `--steps 80`) override what the run recorded.
 Everything a user can get wrong (options, the env's name, `--out`, the files of the run resumed) is
-checked before torch is imported or a model loads. `--env` is given once: a run trains on one env
-(a second `--env` is refused rather than silently replacing the first).
+checked before torch is imported or a model loads. `--env` given several times trains on a
+weighted mixture (`--env math@3 --env counting`, see `llmgym.mixture`); on the command line the
+`--env` flags replace a YAML file's `env:` list as a whole.
 
     python -m llmgym.train.command --env math --policy tiny --algo sft --steps 100 --out runs/sft
 """
@@ -17,23 +18,11 @@ import os
 import sys
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from llmgym.errors import LLMGymError
 
 from .config import TrainConfig, load_config, read_yaml_mapping
-
-
-class _Once(argparse.Action):
-    """A flag that may be given once (`--env A --env B` would otherwise train on B alone)."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        given = getattr(namespace, self.dest, None)
-        if given is not None:
-            raise argparse.ArgumentError(self, f"given twice ({given!r} and {values!r}); a run trains on one "
-                                               "env (mixtures of envs are not supported yet)")
-        setattr(namespace, self.dest, values)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default = f.default if f.default is not None else None
         shown = f" (default: {default})" if default is not None and f.name not in ("resume", "config") else ""
         parser.add_argument(flag, dest=f.name, type=typ, default=None, metavar=f.name.upper(),
-                            help=help_text + shown, **({"action": _Once} if f.name == "env" else {}))
+                            help=help_text + shown, **({"action": "append"} if f.name == "env" else {}))
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
@@ -117,13 +106,20 @@ def check_run_files(path: Path) -> None:
 
 
 def check_before_work(cfg: TrainConfig, resume: bool) -> None:
-    """Checks that need no model: the env's name and options, the policy's name, and where the run goes."""
+    """Checks that need no model: each env's name and options (reward names of `rubric=` included),
+    the policy's name, and where the run goes."""
     from llmgym.io import check_out_dir
+    from llmgym.mixture import parse_env_specs
     from llmgym.plugins import default_gym
     from llmgym.registry import parse_name_options
+    from llmgym.rubric_option import check_rubric_option
 
-    name, _ = parse_name_options(cfg.env)
-    default_gym().registry("envs").spec(name)  # an unknown name fails here, with suggestions
+    gym = default_gym()
+    for spec in parse_env_specs(cfg.env):
+        name, options = parse_name_options(spec.label)
+        gym.registry("envs").spec(name)  # an unknown name fails here, with suggestions
+        if options.get("rubric") is not None:
+            check_rubric_option(options["rubric"], gym.registry("rewards"))
     check_policy_name(cfg.policy)
     if cfg.out and not resume:
         check_out_dir(cfg.out)

@@ -4,6 +4,8 @@ or in a YAML file (`--config FILE.yaml`); the command line overrides the file.
 >>> cfg = TrainConfig.from_mapping({"env": "math:level=2", "steps": 5})
 >>> cfg.steps, cfg.algo
 (5, 'grpo')
+>>> TrainConfig.from_mapping({"env": ["math:level=2@3", "counting"]}).env  # a mixture (YAML: a list)
+['math:level=2@3', 'counting']
 >>> TrainConfig.from_mapping({"step": 5})
 Traceback (most recent call last):
 ...
@@ -32,7 +34,10 @@ def _opt(default: Any, help: str, **kw: Any) -> Any:
 class TrainConfig:
     """The resolved configuration of one training run (written to the run's config.yaml)."""
 
-    env: str = _opt("math", "environment, NAME[:k=v,...], e.g. math:level=2")
+    env: str | list[str] = _opt("math", "environment, NAME[:k=v,...][@WEIGHT], e.g. math:level=2; repeat for a "
+                                        "weighted mixture (--env math@3 --env counting; YAML: a list); "
+                                        "rubric=NAMES replaces or (+NAMES) extends an env's rubric with "
+                                        "registered rewards, e.g. counting:rubric=+exact@0.5")
     policy: str = _opt("smollm2", "policy to train: smollm2, tiny, hf:path=DIR_OR_HUB_ID, or a run directory")
     algo: str = _opt("grpo", "algorithm: grpo, rloo, bon (best-of-n rejection sampling) or sft (reference solutions)")
     steps: int | None = _opt(None, "optimizer steps (for bon: sample-and-fine-tune rounds); default 16, and for "
@@ -50,8 +55,10 @@ class TrainConfig:
     lora: bool = _opt(False, "train a LoRA adapter (peft) instead of all weights")
     lora_r: int = _opt(16, "LoRA rank")
     lora_alpha: int = _opt(32, "LoRA alpha")
-    train_tasks: int = _opt(2000, "tasks drawn from the env's train split for the dataset")
-    eval_tasks: int = _opt(64, "held-out tasks (eval split) for accuracy before, during and after")
+    train_tasks: int = _opt(2000, "tasks drawn from the env's train split for the dataset (a mixture draws "
+                                  "them from its envs in proportion to their weights)")
+    eval_tasks: int = _opt(64, "held-out tasks (eval split) for accuracy before, during and after (per env of "
+                               "a mixture)")
     eval_every: int | None = _opt(None, "steps between held-out evaluations (0: only before and after; "
                                         "default: a quarter of the steps)")
     eval_max_tokens: int | None = _opt(None, "most tokens per held-out answer (default: max_completion_length)")
@@ -73,6 +80,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise LLMGymError(f"--algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
+        self.env = _check_envs(self.env, self.algo)
         optional = ("steps", "max_completion_length", "eval_every", "eval_max_tokens")  # None: filled by `resolved`
         for name in ("steps", "num_generations", "prompts_per_step", "batch_size", "max_completion_length",
                      "train_tasks", "lora_r", "lora_alpha", "save_total_limit", "samples_every", "eval_max_tokens"):
@@ -114,6 +122,10 @@ class TrainConfig:
                 raise LLMGymError(f"unknown training option {key!r}{hint}")
         values = {}
         for key, value in data.items():
+            if key == "env" and isinstance(value, (list, tuple)):
+                # A mixture: a YAML list (or several --env), each item one env spec.
+                values[key] = [_coerce(known[key], item) for item in value]
+                continue
             if key == "guard" and isinstance(value, (Mapping, bool)):
                 # YAML gives `guard: {patience: 3}` as a mapping and an unquoted `guard: off` as False.
                 from llmgym.rlhf.guard import GuardConfig
@@ -139,6 +151,32 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("cli_only")}
+
+
+def env_specs(env: str | list[str]) -> list[str]:
+    """The env specs of a run: one, or a mixture's."""
+    return [env] if isinstance(env, str) else list(env)
+
+
+def _check_envs(env: Any, algo: str) -> str | list[str]:
+    """The `env` option as recorded: one spec as text, a mixture as a list (a list of one is one
+    env); specs, weights and what a mixture cannot train are checked here, before any work."""
+    from llmgym.mixture import parse_env_specs
+    from llmgym.registry import parse_name_options
+
+    if isinstance(env, (list, tuple)):
+        if not all(isinstance(e, str) for e in env):
+            raise LLMGymError(f"env: each env of a mixture is a spec (NAME[:k=v,...][@WEIGHT]), got {list(env)!r}")
+        env = env[0] if len(env) == 1 else list(env)
+    specs = parse_env_specs(env)
+    if len(specs) > 1:
+        if algo == "bon":
+            raise LLMGymError("--algo bon trains one env; train a mixture of envs with --algo grpo, rloo or sft")
+        for spec in specs:
+            if parse_name_options(spec.label)[1].get("tools"):
+                raise LLMGymError(f"{spec.label!r}: a tool env trains alone (TRL's environment_factory gives every "
+                                  "prompt of a run the same tools); drop tools= or train it without the other envs")
+    return env
 
 
 def _coerce(f: dataclasses.Field, value: Any) -> Any:

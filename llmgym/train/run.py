@@ -11,11 +11,19 @@ trained on another version of its env is refused (one run, one eval set).
 `--resume` of a finished run returns its summary without writing anything; of a run whose
 checkpoint already reaches `--steps` (a kill during the final evaluation or while saving final/),
 it trains no step and finishes from that checkpoint (see `llmgym.train.rundir`).
+
+A mixture of envs (`env` a list, `llmgym.mixture`) trains on prompts drawn from every env by weight,
+each scored by its own env (`llmgym.train.data`). Held-out evaluation runs each env's own eval split
+(`eval_tasks` each) and logs `eval/<label>/accuracy`, ... next to the overall `eval/accuracy`,
+pooled over every env's eval tasks; config.yaml records the list, and summary.json each env's
+version and share. Tool envs and envs with a learned reward (whose over-optimisation guard watches
+one env) train alone, and `bon` trains one env.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import time
@@ -24,8 +32,10 @@ from typing import Any
 
 from llmgym.errors import LLMGymError
 
+from llmgym.mixture import Mixture
+
 from .callbacks import eval_row, evaluate, make_callbacks, sample_logger
-from .config import TrainConfig
+from .config import TrainConfig, env_specs
 from .rundir import RunDir
 
 
@@ -46,8 +56,47 @@ def load_policy(spec: str, seed: int) -> Any:
 
 
 def default_out(cfg: TrainConfig) -> str:
-    env = cfg.env.split(":", 1)[0]
+    if isinstance(cfg.env, str):
+        env = cfg.env.split(":", 1)[0]
+    else:
+        env = "+".join(spec.split(":", 1)[0].split("@", 1)[0].replace("/", "_") for spec in cfg.env)
     return str(Path("runs") / f"{env}-{cfg.algo}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def has_learned_reward(env: Any) -> bool:
+    """Whether an env is scored by a learned reward (the rlhf env keeps its gold labeler at weight 0)."""
+    return any(r.name == "gold" and not w for r, w in env.rubric.entries)
+
+
+def check_mixture(cfg: TrainConfig, mixture: Mixture) -> None:
+    """What a mixture of several envs cannot train, found once its envs are built."""
+    from llmgym.env import ToolEnv
+
+    for share in mixture:
+        if isinstance(share.env, ToolEnv):
+            raise LLMGymError(f"{share.label!r} is a tool env, which trains alone (TRL's environment_factory gives "
+                              "every prompt of a run the same tools): train it without the other envs")
+        if cfg.algo != "sft" and has_learned_reward(share.env):
+            raise LLMGymError(f"{share.label!r} is scored by a learned reward, whose over-optimisation guard "
+                              "watches one env: train it without the other envs")
+
+
+def mixture_figures(per_env: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Held-out figures of a mixture: accuracy, reward and length pooled over every env's eval tasks,
+    then each env's own under `<label>/`.
+
+    >>> mixture_figures({"a": {"accuracy": 1.0, "reward": 1.0, "length": 2.0, "n": 1},
+    ...                  "b": {"accuracy": 0.0, "reward": 0.5, "length": 4.0, "n": 3}})["accuracy"]
+    0.25
+    """
+    total = sum(f.get("n", 0) for f in per_env.values())
+    pooled: dict[str, float] = {
+        key: (sum(f[key] * f.get("n", 0) for f in per_env.values()) / total if total else 0.0)
+        for key in ("accuracy", "reward", "length")}
+    pooled["n"] = total
+    for label, figures in per_env.items():
+        pooled.update({f"{label}/{k}": v for k, v in figures.items()})
+    return pooled
 
 
 def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
@@ -68,14 +117,22 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
 
     started = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    env = llmgym.make(cfg.env)
+    mixture = Mixture.from_specs(env_specs(cfg.env), make=llmgym.make)
+    env = mixture.shares[0].env
     from llmgym.env import UNRECORDED, ToolEnv
 
-    if isinstance(env, ToolEnv) and cfg.algo in ("rloo", "bon"):
-        # Only GRPOTrainer runs tools (environment_factory); bon's SFT rounds see single completions.
-        raise LLMGymError(f"--algo {cfg.algo} cannot train tool envs; use --algo grpo (or sft), or the env "
-                          "without tools=")
-    env_version = str(env.version)
+    if len(mixture) > 1:
+        check_mixture(cfg, mixture)
+        # One line of config.yaml records every env's version: any change makes another experiment.
+        env_version = json.dumps({s.label: str(s.env.version) for s in mixture})
+        shown_env = " + ".join(cfg.env)
+    else:
+        if isinstance(env, ToolEnv) and cfg.algo in ("rloo", "bon"):
+            # Only GRPOTrainer runs tools (environment_factory); bon's SFT rounds see single completions.
+            raise LLMGymError(f"--algo {cfg.algo} cannot train tool envs; use --algo grpo (or sft), or the env "
+                              "without tools=")
+        env_version = str(env.version)
+        shown_env = str(cfg.env)
     policy = load_policy(cfg.policy, cfg.seed)
     # Learning-rate defaults follow model size: a from-scratch tiny model needs ~1000x a pretrained one's.
     n_params = sum(p.numel() for p in policy.model.parameters())
@@ -85,10 +142,15 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
     model, tokenizer = policy.model, policy.tokenizer
     if torch.cuda.is_available():
         model.to(state.device)
-    eval_tasks = list(env.tasks("eval", n=cfg.eval_tasks, seed=cfg.seed))
+    eval_tasks = {s.label: list(s.env.tasks("eval", n=cfg.eval_tasks, seed=cfg.seed)) for s in mixture}
+    eval_count = sum(len(tasks) for tasks in eval_tasks.values())
 
     def evaluate_now(m: Any) -> dict[str, float]:
-        return evaluate(env, m, tokenizer, eval_tasks, cfg.eval_max_tokens or cfg.max_completion_length)
+        max_tokens = cfg.eval_max_tokens or cfg.max_completion_length
+        if len(mixture) == 1:
+            return evaluate(env, m, tokenizer, eval_tasks[mixture.labels[0]], max_tokens)
+        return mixture_figures({s.label: evaluate(s.env, m, tokenizer, eval_tasks[s.label], max_tokens)
+                                for s in mixture})
 
     checkpoint, done_steps, before = None, 0, None
     if resume:
@@ -107,8 +169,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
             # Steps trained on two versions' tasks would make one curve of two experiments.
             shown = f"{recorded!r}" + (" (written before env versions were recorded)" if recorded == UNRECORDED
                                        else "")
-            raise LLMGymError(f"{run.path} was trained on {cfg.env} version {shown}, but {cfg.env} is now "
-                              f"version {env_version!r}: train this version into a fresh --out")
+            what = "versions" if len(mixture) > 1 else "version"
+            raise LLMGymError(f"{run.path} was trained on {shown_env} {what} {shown}, but {shown_env} is now "
+                              f"{what} {env_version!r}: train this version into a fresh --out")
         found = run.latest_checkpoint()
         if found is not None:
             checkpoint, done_steps = str(found[0]), found[1]
@@ -124,13 +187,17 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
             raise LLMGymError(f"{run.path} already holds a run: pass --resume {run.path} or another --out")
         run.write_config(cfg.to_dict(), env_version=env_version)
     state.wait_for_everyone()
-    say(f"llmgym train: env {cfg.env}, policy {cfg.policy}, algo {cfg.algo}, {cfg.steps} steps, "
+    say(f"llmgym train: env {shown_env}, policy {cfg.policy}, algo {cfg.algo}, {cfg.steps} steps, "
         f"{world} process(es) -> {run.path}")
+    if len(mixture) > 1:
+        say("mixture: " + ", ".join(f"{label} {fraction:.0%} of prompts" for label, fraction in
+                                     mixture.fractions().items()))
     if before is None and is_main:
-        say(f"held-out evaluation on {len(eval_tasks)} eval tasks (greedy) ...")
+        say(f"held-out evaluation on {eval_count} eval tasks (greedy) ...")
         before = evaluate_now(model)
         run.log_metrics(eval_row(0, before))
-        say(f"before: accuracy {before['accuracy']:.1%}, reward {before['reward']:.3f}, length {before['length']:.1f}")
+        say(f"before: accuracy {before['accuracy']:.1%}, reward {before['reward']:.3f}, length {before['length']:.1f}"
+            + _per_env_accuracy(mixture, before))
 
     if done_steps >= cfg.steps:
         # Killed during the final evaluation or while saving final/: the trainer would run one
@@ -140,8 +207,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
             model = _load_checkpoint(checkpoint, model)
         steps_done = done_steps
     else:
-        model, steps_done = _fit(cfg, env, policy, model, tokenizer, run, state, checkpoint, done_steps,
-                                 say=say, evaluate_now=evaluate_now)
+        model, steps_done = _fit(cfg, env if len(mixture) == 1 else mixture, policy, model, tokenizer, run, state,
+                                 checkpoint, done_steps, say=say, evaluate_now=evaluate_now)
     if cfg.lora and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()  # final/ loads as a plain model (--policy RUN)
 
@@ -161,6 +228,10 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
                    "algo": cfg.algo,
                    "steps": int(steps_done), "target_steps": cfg.steps, "before": before, "after": after,
                    "wall_seconds": time.perf_counter() - started, "ranks": ranks}
+        if len(mixture) > 1:
+            fractions = mixture.fractions()
+            summary["env_version"] = json.loads(env_version)
+            summary["mixture"] = [{"env": s.label, "weight": s.weight, "fraction": fractions[s.label]} for s in mixture]
         run.write_summary(summary)
         _print_summary(console, summary)
     state.wait_for_everyone()
@@ -169,7 +240,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
 
 def _fit(cfg: TrainConfig, env: Any, policy: Any, model: Any, tokenizer: Any, run: RunDir, state: Any,
          checkpoint: str | None, done_steps: int, *, say: Any, evaluate_now: Any) -> tuple[Any, int]:
-    """Train from `checkpoint` (step `done_steps`) to `cfg.steps`; the model and the steps done."""
+    """Train from `checkpoint` (step `done_steps`) to `cfg.steps`; the model and the steps done.
+    `env` is the env, or the `Mixture` of several (which `data` and `algos` take in its place)."""
     is_main, world = state.is_main_process, state.num_processes
     if cfg.beta > 0 and cfg.algo in ("grpo", "rloo") and not cfg.lora:
         # TRL builds the KL reference model from config._name_or_path; a model built in memory
@@ -185,7 +257,8 @@ def _fit(cfg: TrainConfig, env: Any, policy: Any, model: Any, tokenizer: Any, ru
     callbacks = make_callbacks(run, is_main=is_main, eval_every=cfg.eval_every, evaluate_now=evaluate_now,
                                say=say, world_size=world)
     guard = None
-    if cfg.algo != "sft" and any(r.name == "gold" and not w for r, w in env.rubric.entries):
+    mixture = env if isinstance(env, Mixture) else None
+    if mixture is None and cfg.algo != "sft" and has_learned_reward(env):
         # A learned reward (the rlhf env keeps its gold labeler at weight 0): guard against reward hacking.
         from llmgym.rlhf.guard import guard_for_env
 
@@ -194,12 +267,18 @@ def _fit(cfg: TrainConfig, env: Any, policy: Any, model: Any, tokenizer: Any, ru
                               max_tokens=cfg.max_completion_length, seed=cfg.seed, is_main=is_main)
         if cfg.algo != "bon":
             callbacks.append(guard)
-    weights = {r.name: w for r, w in env.rubric.entries}
     out = str(run.checkpoints)
     if cfg.algo in ("grpo", "rloo"):
         from .algos import fit_rl
 
-        on_scores = sample_logger(run, is_main=is_main, every=cfg.samples_every, weights=weights)
+        if mixture is None:
+            on_scores = sample_logger(run, is_main=is_main, every=cfg.samples_every, weights=env.rubric.weights)
+        else:
+            loggers = {s.label: sample_logger(run, is_main=is_main, every=cfg.samples_every,
+                                              weights=s.env.rubric.weights, env=s.label) for s in mixture}
+
+            def on_scores(*args: Any, env: str) -> None:  # called once per env of the batch
+                loggers[env](*args)
         trainer = fit_rl(cfg, env, model, tokenizer, out, callbacks, on_scores, world, checkpoint)
         return trainer.model, trainer.state.global_step
     if cfg.algo == "sft":
@@ -239,10 +318,17 @@ def _figures(row: dict[str, Any]) -> dict[str, float]:
     return {k.split("/", 1)[1]: v for k, v in row.items() if k.startswith("eval/")}
 
 
+def _per_env_accuracy(mixture: Mixture, figures: dict[str, Any]) -> str:
+    if len(mixture) == 1:
+        return ""
+    return " (" + ", ".join(f"{label} {figures.get(f'{label}/accuracy', math.nan):.1%}" for label in mixture.labels) + ")"
+
+
 def _print_summary(console: Any, s: dict[str, Any]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{s['algo']} on {s['env']} with {s['policy']}: {s['steps']} steps in "
+    env = s["env"] if isinstance(s["env"], str) else " + ".join(s["env"])
+    table = Table(title=f"{s['algo']} on {env} with {s['policy']}: {s['steps']} steps in "
                         f"{s['wall_seconds']:.0f} s", title_justify="left")
     for col in ("held-out", "before", "after"):
         table.add_column(col, justify="right" if col != "held-out" else "left")
@@ -250,5 +336,9 @@ def _print_summary(console: Any, s: dict[str, Any]) -> None:
     table.add_row("accuracy", f"{b.get('accuracy', math.nan):.1%}", f"{a['accuracy']:.1%}")
     table.add_row("mean reward", f"{b.get('reward', math.nan):.3f}", f"{a['reward']:.3f}")
     table.add_row("mean length (tokens)", f"{b.get('length', math.nan):.1f}", f"{a['length']:.1f}")
+    for share in s.get("mixture") or []:
+        label = share["env"]
+        table.add_row(f"accuracy on {label} ({share['fraction']:.0%} of prompts)",
+                      f"{b.get(f'{label}/accuracy', math.nan):.1%}", f"{a.get(f'{label}/accuracy', math.nan):.1%}")
     console.print(table)
     console.print(f"accuracy {b.get('accuracy', math.nan):.1%} -> {a['accuracy']:.1%}; run directory: {s['run']}")
