@@ -1,7 +1,7 @@
 """The `llmgym` command.
 
     llmgym --version
-    llmgym list [envs|rewards|policies|tools] [--json]
+    llmgym list [envs|rewards|policies|algorithms|tools] [--json]
     llmgym info ENV[:k=v,...] [--level N]
 
 Errors a user can cause print one line (`llmgym: error: ...`) and exit with status 2, argparse's

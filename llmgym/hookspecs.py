@@ -38,6 +38,16 @@ def llmgym_register_policies(register: Register) -> None:
 
 
 @hookspec
+def llmgym_register_algorithms(register: Register) -> None:
+    """Register training algorithms: `register("grpo", "pkg.mod:GRPO", description="...")`.
+
+    The factory is called with no arguments and returns an `llmgym.train.algorithm.Algorithm`: what it
+    declares (`min_generations`, `trains_mixtures`, ...) is checked before any work, and
+    `fit(ctx: RunContext) -> FitResult` trains; `llmgym train --algo NAME` selects it.
+    """
+
+
+@hookspec
 def llmgym_register_tools(register: Register) -> None:
     """Register tools for tool envs: `register("python", "pkg.mod:python_tool", description="...")`.
 

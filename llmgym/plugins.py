@@ -1,7 +1,7 @@
 """Plugin loading: a pluggy manager, entry points of group `llmgym`, and error isolation.
 
 `Gym` holds one plugin manager and a registry per kind of entry (`KINDS`: envs, rewards, policies,
-tools), each filled by its hook `llmgym_register_<kind>`. Entry points are loaded lazily (on the
+algorithms, tools), each filled by its hook `llmgym_register_<kind>`. Entry points are loaded lazily (on the
 first lookup), once. Built-in plugins come through the same entry points as third-party ones
 (`[project.entry-points.llmgym]` in our pyproject). `LLMGYM_DISABLE_PLUGIN_AUTOLOAD=1` turns
 third-party loading off; the built-ins of distribution `llm-gym` still load.
@@ -29,7 +29,7 @@ log = logging.getLogger("llmgym")
 
 DISTRIBUTION = "llm-gym"
 DISABLE_AUTOLOAD_ENV = "LLMGYM_DISABLE_PLUGIN_AUTOLOAD"
-KINDS = ("envs", "rewards", "policies", "tools")
+KINDS = ("envs", "rewards", "policies", "algorithms", "tools")
 _HOOKS = {kind: f"llmgym_register_{kind}" for kind in KINDS}
 
 
@@ -47,6 +47,7 @@ class Gym:
         self.envs = Registry("env")
         self.rewards = Registry("reward")
         self.policies = Registry("policy")
+        self.algorithms = Registry("algorithm")
         self.tools = Registry("tool")
         self.problems: list[str] = []
         self._entry_points = entry_points
@@ -55,7 +56,8 @@ class Gym:
 
     def registry(self, kind: str) -> Registry:
         self.load()
-        return {"envs": self.envs, "rewards": self.rewards, "policies": self.policies, "tools": self.tools}[kind]
+        return {"envs": self.envs, "rewards": self.rewards, "policies": self.policies, "algorithms": self.algorithms,
+                "tools": self.tools}[kind]
 
     # -- loading -------------------------------------------------------------------------------
     def load(self) -> None:

@@ -95,6 +95,10 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._specs)
 
+    def registered(self) -> list[str]:
+        """The names in the order they were registered (built-ins first, as plugins load)."""
+        return list(self._specs)
+
     def spec(self, name: str) -> Spec:
         try:
             return self._specs[name]

@@ -17,8 +17,10 @@ def test_wheel_ships_plugin_folders_under_llmgym_only(tmp_path):
     assert "llmgym/envs/__init__.py" in names and "llmgym/rewards/__init__.py" in names
     assert "llmgym/policies/__init__.py" in names and "llmgym/cli.py" in names
     assert not [n for n in names if n.split("/")[0] in ("envs", "rewards", "policies", "tests")]
+    assert "llmgym/algorithms/__init__.py" in names and not [n for n in names if n.startswith("algorithms/")]
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "builtin_algorithms = llmgym.algorithms" in text
     assert "[llmgym]" in text and "llmgym.envs" in text and "llmgym = llmgym.cli:main" in text
 
     # The wheel works on its own: unpacked ahead of the editable install on sys.path, its copy is used.

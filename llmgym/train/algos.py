@@ -1,10 +1,8 @@
-"""The algorithms, as TRL trainers built from our config: `grpo` (GRPOTrainer), `rloo`
-(RLOOTrainer), `sft` (SFTTrainer on the env's reference solutions) and `bon`.
+"""The TRL machinery the algorithm plugins (`llmgym.algorithms`) share: training arguments from our
+config, the GRPO/RLOO trainer over an env's prompts and reward functions, and the SFT trainer.
 
-`bon` is best-of-n rejection sampling: each round samples n completions for a batch of train
-prompts (through `llmgym.rollout`), keeps the best-scoring one per prompt when it earned reward,
-and fine-tunes on the kept ones with SFTTrainer. The optimizer restarts each round, which is what
-rejection-sampling fine-tuning does anyway (each round is a fresh SFT on a fresh dataset).
+Each algorithm's own file says what it is; this module only turns a `TrainConfig` into TRL's configs
+and trainers, so every path that builds a TRL config goes through here.
 """
 
 from __future__ import annotations
@@ -85,9 +83,9 @@ def per_device_batch(total: int, world: int, what: str) -> int:
 
 
 def fit_rl(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: str, callbacks: list,
-           on_scores: Any, world: int, resume: str | None) -> Any:
+           on_scores: Any, world: int, resume: str | None, *, classes: tuple[Any, Any] | None = None) -> Any:
     """GRPO or RLOO on the env's train prompts; returns the trainer after `train()`."""
-    trainer = rl_trainer(cfg, env, model, tokenizer, out, callbacks, on_scores, world)
+    trainer = rl_trainer(cfg, env, model, tokenizer, out, callbacks, on_scores, world, classes=classes)
     _rich_progress(trainer)
     with _trl_notices_silenced():
         trainer.train(resume_from_checkpoint=resume)
@@ -95,21 +93,26 @@ def fit_rl(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: str,
 
 
 def rl_trainer(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: str, callbacks: list,
-               on_scores: Any, world: int, **config: Any) -> Any:
-    """The GRPO or RLOO trainer, not yet trained; `config` adds TRL config fields.
+               on_scores: Any, world: int, *, classes: tuple[Any, Any] | None = None, **config: Any) -> Any:
+    """The GRPO or RLOO trainer, not yet trained; `classes` is TRL's (config class, trainer class)
+    (default: RLOO's for `cfg.algo == "rloo"`, else GRPO's); `config` adds TRL config fields.
 
     A `ToolEnv` goes to GRPO's `environment_factory` (see `tool_env`): TRL runs the tool calls, at
     most `max_turns - 1` per episode so the last turn is left for the answer, and masks tool
     results from the loss.
     """
-    if cfg.algo == "rloo":
+    if classes is not None:
+        Config, Trainer = classes
+    elif cfg.algo == "rloo":
         from trl import RLOOConfig as Config, RLOOTrainer as Trainer
     else:
         from trl import GRPOConfig as Config, GRPOTrainer as Trainer
     funcs, weights = reward_functions(env, on_scores)
     tools: dict[str, Any] = {}
     if isinstance(env, ToolEnv):
-        if cfg.algo != "grpo":
+        import inspect
+
+        if "environment_factory" not in inspect.signature(Trainer.__init__).parameters:
             raise LLMGymError(f"--algo {cfg.algo} cannot train tool envs (only TRL's GRPO runs tools); use --algo grpo")
         from .tool_env import environment_factory, tool_call_counts, tool_tokenizer
 

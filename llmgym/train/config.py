@@ -23,8 +23,6 @@ from typing import Any, Mapping
 
 from llmgym.errors import LLMGymError
 
-ALGOS = ("grpo", "rloo", "bon", "sft")
-
 
 def _opt(default: Any, help: str, **kw: Any) -> Any:
     return field(default=default, metadata={"help": help, **kw})
@@ -39,7 +37,8 @@ class TrainConfig:
                                         "rubric=NAMES replaces or (+NAMES) extends an env's rubric with "
                                         "registered rewards, e.g. counting:rubric=+exact@0.5")
     policy: str = _opt("smollm2", "policy to train: smollm2, tiny, hf:path=DIR_OR_HUB_ID, or a run directory")
-    algo: str = _opt("grpo", "algorithm: grpo, rloo, bon (best-of-n rejection sampling) or sft (reference solutions)")
+    algo: str = _opt("grpo", "algorithm: grpo, rloo, bon (best-of-n rejection sampling), sft (reference solutions) "
+                             "or one a plugin registers (llmgym list algorithms)")
     steps: int | None = _opt(None, "optimizer steps (for bon: sample-and-fine-tune rounds); default 16, and for "
                                    "models under 10M parameters 300 with sft, 40 with grpo/rloo, 30 with bon")
     out: str | None = _opt(None, "run directory (default: runs/ENV-ALGO-TIMESTAMP)")
@@ -78,9 +77,10 @@ class TrainConfig:
                               cli_only=True)
 
     def __post_init__(self) -> None:
-        if self.algo not in ALGOS:
-            raise LLMGymError(f"--algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
-        self.env = _check_envs(self.env, self.algo)
+        from .algorithm import get_algorithm
+
+        algorithm = get_algorithm(self.algo)  # an unknown name lists the registered ones
+        self.env = _check_envs(self.env, algorithm)
         optional = ("steps", "max_completion_length", "eval_every", "eval_max_tokens")  # None: filled by `resolved`
         for name in ("steps", "num_generations", "prompts_per_step", "batch_size", "max_completion_length",
                      "train_tasks", "lora_r", "lora_alpha", "save_total_limit", "samples_every", "eval_max_tokens"):
@@ -95,9 +95,7 @@ class TrainConfig:
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise LLMGymError(f"{name} must be a non-negative integer, got {value!r}")
-        if self.algo in ("grpo", "rloo") and self.num_generations < 2:
-            raise LLMGymError(f"num_generations must be >= 2 for grpo/rloo (advantages compare a group), "
-                              f"got {self.num_generations}")
+        algorithm.check_config(self)  # what the algorithm declares it needs (num_generations >= 2, ...)
         # `not x > 0` rather than `x <= 0`, so that nan is refused too.
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
             raise LLMGymError(f"temperature must be a finite number > 0 for training, got {self.temperature}")
@@ -136,14 +134,12 @@ class TrainConfig:
 
     def resolved(self, *, is_tiny: bool) -> "TrainConfig":
         """A copy with defaults that depend on the policy filled in (what config.yaml records)."""
-        lr = self.learning_rate
-        if lr is None:
-            if is_tiny:
-                lr = 1e-3 if self.algo in ("sft", "bon") else 5e-4
-            else:
-                lr = 2e-5 if self.algo in ("sft", "bon") else 2e-6
+        from .algorithm import get_algorithm
+
+        algorithm = get_algorithm(self.algo)  # each algorithm declares its defaults
+        lr = self.learning_rate if self.learning_rate is not None else algorithm.learning_rate(is_tiny)
         # A from-scratch tiny model needs many more steps, and its tokens are characters.
-        steps = self.steps or (({"sft": 300, "bon": 30}.get(self.algo, 40)) if is_tiny else 16)
+        steps = self.steps or algorithm.default_steps(is_tiny)
         length = self.max_completion_length or (96 if is_tiny else 48)
         eval_every = self.eval_every if self.eval_every is not None else max(1, steps // 4)
         return dataclasses.replace(self, learning_rate=lr, steps=steps, max_completion_length=length,
@@ -158,7 +154,7 @@ def env_specs(env: str | list[str]) -> list[str]:
     return [env] if isinstance(env, str) else list(env)
 
 
-def _check_envs(env: Any, algo: str) -> str | list[str]:
+def _check_envs(env: Any, algorithm: Any) -> str | list[str]:
     """The `env` option as recorded: one spec as text, a mixture as a list (a list of one is one
     env); specs, weights and what a mixture cannot train are checked here, before any work."""
     from llmgym.mixture import parse_env_specs
@@ -170,8 +166,11 @@ def _check_envs(env: Any, algo: str) -> str | list[str]:
         env = env[0] if len(env) == 1 else list(env)
     specs = parse_env_specs(env)
     if len(specs) > 1:
-        if algo == "bon":
-            raise LLMGymError("--algo bon trains one env; train a mixture of envs with --algo grpo, rloo or sft")
+        if not algorithm.trains_mixtures:
+            from .algorithm import mixture_algorithms, spoken_list
+
+            raise LLMGymError(f"--algo {algorithm.name} trains one env; train a mixture of envs with "
+                              f"--algo {spoken_list(mixture_algorithms())}")
         for spec in specs:
             if parse_name_options(spec.label)[1].get("tools"):
                 raise LLMGymError(f"{spec.label!r}: a tool env trains alone (TRL's environment_factory gives every "

@@ -34,6 +34,7 @@ from llmgym.errors import LLMGymError
 
 from llmgym.mixture import Mixture
 
+from .algorithm import Algorithm, RunContext, algorithm_names, get_algorithm, spoken_list
 from .callbacks import eval_row, evaluate, make_callbacks, sample_logger
 from .config import TrainConfig, env_specs
 from .rundir import RunDir
@@ -68,7 +69,7 @@ def has_learned_reward(env: Any) -> bool:
     return any(r.name == "gold" and not w for r, w in env.rubric.entries)
 
 
-def check_mixture(cfg: TrainConfig, mixture: Mixture) -> None:
+def check_mixture(cfg: TrainConfig, mixture: Mixture, algorithm: Algorithm) -> None:
     """What a mixture of several envs cannot train, found once its envs are built."""
     from llmgym.env import ToolEnv
 
@@ -76,7 +77,7 @@ def check_mixture(cfg: TrainConfig, mixture: Mixture) -> None:
         if isinstance(share.env, ToolEnv):
             raise LLMGymError(f"{share.label!r} is a tool env, which trains alone (TRL's environment_factory gives "
                               "every prompt of a run the same tools): train it without the other envs")
-        if cfg.algo != "sft" and has_learned_reward(share.env):
+        if algorithm.guarded and has_learned_reward(share.env):
             raise LLMGymError(f"{share.label!r} is scored by a learned reward, whose over-optimisation guard "
                               "watches one env: train it without the other envs")
 
@@ -117,20 +118,22 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
 
     started = time.perf_counter()
     torch.manual_seed(cfg.seed)
+    algorithm = get_algorithm(cfg.algo)
     mixture = Mixture.from_specs(env_specs(cfg.env), make=llmgym.make)
     env = mixture.shares[0].env
     from llmgym.env import UNRECORDED, ToolEnv
 
     if len(mixture) > 1:
-        check_mixture(cfg, mixture)
+        check_mixture(cfg, mixture, algorithm)
         # One line of config.yaml records every env's version: any change makes another experiment.
         env_version = json.dumps({s.label: str(s.env.version) for s in mixture})
         shown_env = " + ".join(cfg.env)
     else:
-        if isinstance(env, ToolEnv) and cfg.algo in ("rloo", "bon"):
+        if isinstance(env, ToolEnv) and not algorithm.trains_tool_envs:
             # Only GRPOTrainer runs tools (environment_factory); bon's SFT rounds see single completions.
-            raise LLMGymError(f"--algo {cfg.algo} cannot train tool envs; use --algo grpo (or sft), or the env "
-                              "without tools=")
+            able = [n for n in algorithm_names() if get_algorithm(n).trains_tool_envs]
+            raise LLMGymError(f"--algo {cfg.algo} cannot train tool envs; use --algo {spoken_list(able)}, or the "
+                              "env without tools=")
         env_version = str(env.version)
         shown_env = str(cfg.env)
     policy = load_policy(cfg.policy, cfg.seed)
@@ -207,7 +210,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
             model = _load_checkpoint(checkpoint, model)
         steps_done = done_steps
     else:
-        model, steps_done = _fit(cfg, env if len(mixture) == 1 else mixture, policy, model, tokenizer, run, state,
+        model, steps_done = _fit(algorithm, cfg, env if len(mixture) == 1 else mixture, policy, run, state,
                                  checkpoint, done_steps, say=say, evaluate_now=evaluate_now)
     if cfg.lora and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()  # final/ loads as a plain model (--policy RUN)
@@ -238,12 +241,14 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
     return summary
 
 
-def _fit(cfg: TrainConfig, env: Any, policy: Any, model: Any, tokenizer: Any, run: RunDir, state: Any,
+def _fit(algorithm: Algorithm, cfg: TrainConfig, env: Any, policy: Any, run: RunDir, state: Any,
          checkpoint: str | None, done_steps: int, *, say: Any, evaluate_now: Any) -> tuple[Any, int]:
-    """Train from `checkpoint` (step `done_steps`) to `cfg.steps`; the model and the steps done.
-    `env` is the env, or the `Mixture` of several (which `data` and `algos` take in its place)."""
+    """Hand the run to `algorithm` from `checkpoint` (step `done_steps`) to `cfg.steps`; the model and
+    the steps done. `env` is the env, or the `Mixture` of several (which `data` and `algos` take in
+    its place)."""
     is_main, world = state.is_main_process, state.num_processes
-    if cfg.beta > 0 and cfg.algo in ("grpo", "rloo") and not cfg.lora:
+    model, tokenizer = policy.model, policy.tokenizer
+    if cfg.beta > 0 and algorithm.kl_reference and not cfg.lora:
         # TRL builds the KL reference model from config._name_or_path; a model built in memory
         # (tiny) has none, so its starting weights are saved once into the run directory.
         source = Path(str(getattr(model.config, "_name_or_path", "") or ""))
@@ -258,38 +263,27 @@ def _fit(cfg: TrainConfig, env: Any, policy: Any, model: Any, tokenizer: Any, ru
                                say=say, world_size=world)
     guard = None
     mixture = env if isinstance(env, Mixture) else None
-    if mixture is None and cfg.algo != "sft" and has_learned_reward(env):
+    if mixture is None and algorithm.guarded and has_learned_reward(env):
         # A learned reward (the rlhf env keeps its gold labeler at weight 0): guard against reward hacking.
         from llmgym.rlhf.guard import guard_for_env
 
         guard = guard_for_env(env, run.path, model, tokenizer, config=cfg.guard,
-                              kl_logged_by_trainer=cfg.beta > 0 and cfg.algo != "bon",
+                              kl_logged_by_trainer=cfg.beta > 0 and algorithm.kl_reference,
                               max_tokens=cfg.max_completion_length, seed=cfg.seed, is_main=is_main)
-        if cfg.algo != "bon":
-            callbacks.append(guard)
-    out = str(run.checkpoints)
-    if cfg.algo in ("grpo", "rloo"):
-        from .algos import fit_rl
+        callbacks.append(guard)
+    if mixture is None:
+        on_scores = sample_logger(run, is_main=is_main, every=cfg.samples_every, weights=env.rubric.weights)
+    else:
+        loggers = {s.label: sample_logger(run, is_main=is_main, every=cfg.samples_every,
+                                          weights=s.env.rubric.weights, env=s.label) for s in mixture}
 
-        if mixture is None:
-            on_scores = sample_logger(run, is_main=is_main, every=cfg.samples_every, weights=env.rubric.weights)
-        else:
-            loggers = {s.label: sample_logger(run, is_main=is_main, every=cfg.samples_every,
-                                              weights=s.env.rubric.weights, env=s.label) for s in mixture}
-
-            def on_scores(*args: Any, env: str) -> None:  # called once per env of the batch
-                loggers[env](*args)
-        trainer = fit_rl(cfg, env, model, tokenizer, out, callbacks, on_scores, world, checkpoint)
-        return trainer.model, trainer.state.global_step
-    if cfg.algo == "sft":
-        from .algos import fit_sft
-
-        trainer = fit_sft(cfg, env, model, tokenizer, out, callbacks, world, checkpoint)
-        return trainer.model, trainer.state.global_step
-    from .bon import fit_bon
-
-    return fit_bon(cfg, env, policy, model, tokenizer, run, checkpoint, done_steps,
-                   is_main=is_main, world=world, say=say, evaluate_now=evaluate_now, guard=guard)
+        def on_scores(*args: Any, env: str) -> None:  # called once per env of the batch
+            loggers[env](*args)
+    ctx = RunContext(config=cfg, env=env, policy=policy, run=run, callbacks=callbacks, evaluate=evaluate_now,
+                     say=say, rank=state.process_index, world_size=world, checkpoint=checkpoint,
+                     done_steps=done_steps, on_scores=on_scores, guard=guard)
+    result = algorithm.fit(ctx)
+    return result.model, result.steps
 
 
 def _load_checkpoint(path: str, model: Any) -> Any:

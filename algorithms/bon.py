@@ -1,5 +1,8 @@
 """`bon`: best-of-n rejection sampling around TRL's SFTTrainer.
 
+What it really is: expert iteration (rejection-sampling fine-tuning), the "pick the best solution
+and train on it" loop; no policy gradient, so no group baseline and no KL reference.
+
 Each round takes the next `batch_size` train prompts, samples `num_generations` completions for
 each through `llmgym.rollout`, keeps the best-scoring completion of every prompt that earned
 reward > 0, and runs SFTTrainer over the kept ones (one pass). The optimizer restarts each round:
@@ -20,10 +23,28 @@ from types import SimpleNamespace
 from typing import Any, Callable
 
 from llmgym.env import TextEnv
+from llmgym.train.algorithm import Algorithm, FitResult, RunContext
+from llmgym.train.callbacks import eval_row
+from llmgym.train.config import TrainConfig
+from llmgym.train.rundir import RunDir, atomic_write
 
-from .callbacks import eval_row
-from .config import TrainConfig
-from .rundir import RunDir, atomic_write
+
+class BestOfN(Algorithm):
+    name = "bon"
+    trains_mixtures = False  # one env's tasks per round; a mixture's rows would need per-row envs
+    guarded = True
+
+    def learning_rate(self, is_tiny: bool) -> float:
+        return 1e-3 if is_tiny else 2e-5
+
+    def default_steps(self, is_tiny: bool) -> int:
+        return 30 if is_tiny else 16
+
+    def fit(self, ctx: RunContext) -> FitResult:
+        model, rounds = fit_bon(ctx.config, ctx.env, ctx.policy, ctx.model, ctx.tokenizer, ctx.run, ctx.checkpoint,
+                                ctx.done_steps, is_main=ctx.is_main, world=ctx.world_size, say=ctx.say,
+                                evaluate_now=ctx.evaluate, guard=ctx.guard)
+        return FitResult(model, rounds)
 
 
 def best_of_n(cfg: TrainConfig, env: TextEnv, policy: Any, tasks: list, round_index: int
@@ -74,7 +95,7 @@ def fit_bon(cfg: TrainConfig, env: TextEnv, policy: Any, model: Any, tokenizer: 
 
     from llmgym.policies.hf import HFPolicy
 
-    from .algos import sft_trainer
+    from llmgym.train.algos import sft_trainer
 
     if checkpoint:
         model = HFPolicy(checkpoint).model

@@ -1,0 +1,32 @@
+"""`grpo`: TRL's GRPOTrainer on the env's train prompts, scored by the env's rubric.
+
+What it really is: REINFORCE with a group baseline. Each prompt is sampled `num_generations` times;
+a completion's advantage is its reward minus the group's mean, divided by the group's standard
+deviation; with one optimizer step per batch the PPO-style ratio is 1, so its clipping never acts.
+`beta > 0` adds a KL penalty towards the starting weights (the reference model). A group whose
+completions all score alike gives no signal (`frac_reward_zero_std` in metrics.jsonl).
+
+It is the one algorithm that runs tool envs: a `ToolEnv` goes to GRPO's `environment_factory`
+(`llmgym.train.tool_env`), which runs the tool calls and masks their results from the loss.
+"""
+
+from __future__ import annotations
+
+from llmgym.train.algorithm import Algorithm, FitResult, RunContext
+
+
+class GRPO(Algorithm):
+    name = "grpo"
+    min_generations = 2
+    generations_why = "advantages compare a group"
+    trains_tool_envs = True
+    kl_reference = True
+
+    def fit(self, ctx: RunContext) -> FitResult:
+        from trl import GRPOConfig, GRPOTrainer
+
+        from llmgym.train.algos import fit_rl
+
+        trainer = fit_rl(ctx.config, ctx.env, ctx.model, ctx.tokenizer, ctx.checkpoints, ctx.callbacks,
+                         ctx.on_scores, ctx.world_size, ctx.checkpoint, classes=(GRPOConfig, GRPOTrainer))
+        return FitResult(trainer.model, trainer.state.global_step)
