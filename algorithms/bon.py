@@ -31,6 +31,7 @@ from llmgym.train.rundir import RunDir, atomic_write
 
 class BestOfN(Algorithm):
     name = "bon"
+    trl_config = "trl:SFTConfig"
     trains_mixtures = False  # one env's tasks per round; a mixture's rows would need per-row envs
     guarded = True
 
@@ -93,14 +94,14 @@ def fit_bon(cfg: TrainConfig, env: TextEnv, policy: Any, model: Any, tokenizer: 
     from datasets import Dataset
     from transformers import TrainerControl
 
-    from llmgym.policies.hf import HFPolicy
-
     from llmgym.train.algos import sft_trainer
 
     if checkpoint:
-        model = HFPolicy(checkpoint).model
+        from llmgym.plugins import default_gym
+
+        model = default_gym().make_policy(checkpoint).model  # a round's checkpoint: a whole model
     pool = list(env.tasks("train", n=cfg.train_tasks, seed=cfg.seed))
-    sampler = HFPolicy(model=model, tokenizer=tokenizer, name="bon")
+    sampler = policy.with_model(model)  # samples from the model being trained (llmgym.types.TrainablePolicy)
 
     def notify_guard(event: str, step: int) -> bool:
         """Pass a round boundary to the guard; True when it asks to stop."""
@@ -127,7 +128,7 @@ def fit_bon(cfg: TrainConfig, env: TextEnv, policy: Any, model: Any, tokenizer: 
                 trainer.args.save_strategy = "no"
                 result = trainer.train()
                 model = trainer.model
-                sampler = HFPolicy(model=model, tokenizer=tokenizer, name="bon")
+                sampler = policy.with_model(model)
                 figures["loss"] = result.training_loss
         figures["step_time"] = time.perf_counter() - t0
         if is_main:

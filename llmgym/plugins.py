@@ -169,7 +169,24 @@ class Gym:
         return self.registry("rewards").make(name, **kwargs)
 
     def make_policy(self, name: str, **kwargs: Any) -> Any:
+        """Build a policy from its spec: a registered name with options (`tiny:hidden=32`), or a model
+        folder, a checkpoint or a run directory, which is the `hf` policy of that path. Every command
+        that takes a policy resolves it here, so a run directory works as a policy everywhere."""
+        if is_policy_path(name):
+            return self.registry("policies").make("hf", path=name, **kwargs)
         return self.registry("policies").make(name, **kwargs)
+
+
+def is_policy_path(spec: str) -> bool:
+    """Whether a policy spec names a folder (a model, checkpoint or run directory) rather than an entry.
+
+    >>> is_policy_path("runs/math-grpo"), is_policy_path("tiny:hidden=32")
+    (True, False)
+    """
+    import os
+    from pathlib import Path
+
+    return isinstance(spec, str) and (os.path.sep in spec.split(":", 1)[0] or Path(spec).is_dir())
 
 
 def _dist_name(ep: Any) -> str:

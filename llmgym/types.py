@@ -219,3 +219,19 @@ class Policy(Protocol):
     def generate(
         self, prompts: Sequence[Sequence[Mapping[str, str]]], n: int = 1, params: SamplingParams | None = None
     ) -> list[list[Completion]]: ...
+
+
+@runtime_checkable
+class TrainablePolicy(Policy, Protocol):
+    """A policy the trainer can train: a transformers causal LM (`model`), its `tokenizer`, and
+    `with_model(model)`, the same policy sampling from another model (a trained copy, a checkpoint),
+    which is how held-out evaluation and best-of-n sample from the model being trained. A registry
+    entry says it is one with the metadata `trainable=True`."""
+
+    @property
+    def model(self) -> Any: ...
+
+    @property
+    def tokenizer(self) -> Any: ...
+
+    def with_model(self, model: Any) -> "TrainablePolicy": ...

@@ -93,6 +93,11 @@ class HFPolicy:
         self.model.save_pretrained(out)
         self.tokenizer.save_pretrained(out)
 
+    def with_model(self, model: Any) -> "HFPolicy":
+        """This policy sampling from `model` (with this tokenizer): `llmgym.types.TrainablePolicy`."""
+        return HFPolicy(model=model, tokenizer=self.tokenizer, name=self.name, batch_size=self.batch_size,
+                        device=self.device)
+
     # -- sampling ------------------------------------------------------------------------------
     def generate(self, prompts: Sequence[Sequence[Mapping[str, str]]], n: int = 1,
                  params: SamplingParams | None = None) -> list[list[Completion]]:

@@ -17,14 +17,12 @@ from llmgym.types import SamplingParams, Task
 from .rundir import RunDir
 
 
-def evaluate(env: TextEnv, model: Any, tokenizer: Any, tasks: Sequence[Task], max_tokens: int,
+def evaluate(env: TextEnv, policy: Any, tasks: Sequence[Task], max_tokens: int,
              batch_size: int = 64) -> dict[str, float]:
-    """Greedy held-out accuracy, mean reward and mean length of `model` on `tasks` (via rollout)."""
-    from llmgym.policies.hf import HFPolicy
-
+    """Greedy held-out accuracy, mean reward and mean length of `policy` (a `TrainablePolicy` over the
+    model being evaluated: `policy.with_model(model)`) on `tasks` (via rollout)."""
     if not tasks:
         return {"accuracy": 0.0, "reward": 0.0, "length": 0.0, "n": 0}
-    policy = HFPolicy(model=model, tokenizer=tokenizer, name="eval", batch_size=batch_size)
     episodes = rollout(env, policy, tasks, params=SamplingParams(temperature=0.0, max_tokens=max_tokens),
                        batch_size=batch_size)
     return summarize(episodes)

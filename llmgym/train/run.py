@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -41,18 +40,29 @@ from .rundir import RunDir
 
 
 def load_policy(spec: str, seed: int) -> Any:
-    """A trainable policy from a name (`tiny`, `hf:path=...`), or a checkpoint/run directory."""
-    import llmgym
-    from llmgym.policies.hf import HFPolicy
+    """A trainable policy from a name (`tiny`, `hf:path=...`), or a checkpoint/run directory: an entry
+    whose registration says `trainable=True` and that is a `llmgym.types.TrainablePolicy`. A factory
+    that takes a `seed` (one that builds its weights) gets the run's."""
+    import inspect
 
-    if os.path.sep in spec or Path(spec).exists():
-        return HFPolicy(spec, name="hf")
-    name = spec.split(":", 1)[0]
-    kwargs: dict[str, Any] = {"seed": seed} if name == "tiny" else {}
-    policy = llmgym.make_policy(spec, **kwargs)
-    if not hasattr(policy, "model") or not hasattr(policy, "tokenizer") or name == "vllm":
-        raise LLMGymError(f"policy {spec!r} cannot be trained (it exposes no transformers model); "
+    from llmgym.plugins import default_gym, is_policy_path
+    from llmgym.registry import parse_name_options
+    from llmgym.types import TrainablePolicy
+
+    gym = default_gym()
+    name = "hf" if is_policy_path(spec) else parse_name_options(spec)[0]
+    entry = gym.registry("policies").spec(name)
+    refused = LLMGymError(f"policy {spec!r} cannot be trained (it exposes no transformers model); "
                           "use smollm2, tiny, hf:path=... or a run directory")
+    if not entry.metadata.get("trainable"):
+        raise refused
+    try:
+        takes_seed = "seed" in inspect.signature(entry.load()).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        takes_seed = False
+    policy = gym.make_policy(spec, **({"seed": seed} if takes_seed else {}))
+    if not isinstance(policy, TrainablePolicy):
+        raise refused
     return policy
 
 
@@ -151,8 +161,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
     def evaluate_now(m: Any) -> dict[str, float]:
         max_tokens = cfg.eval_max_tokens or cfg.max_completion_length
         if len(mixture) == 1:
-            return evaluate(env, m, tokenizer, eval_tasks[mixture.labels[0]], max_tokens)
-        return mixture_figures({s.label: evaluate(s.env, m, tokenizer, eval_tasks[s.label], max_tokens)
+            return evaluate(env, policy.with_model(m), eval_tasks[mixture.labels[0]], max_tokens)
+        return mixture_figures({s.label: evaluate(s.env, policy.with_model(m), eval_tasks[s.label], max_tokens)
                                 for s in mixture})
 
     checkpoint, done_steps, before = None, 0, None
