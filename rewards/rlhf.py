@@ -126,6 +126,10 @@ class GoldReward(BaseReward):
 
     name = "gold"
 
+    def words(self) -> frozenset[str]:
+        """The words its fluency factor accepts: what the simulated writer (`llmgym.rlhf.simulate`) swaps in."""
+        return known_words()
+
     def score(self, completion: str, task: Task) -> Score:
         spec = task.answer if isinstance(task.answer, Mapping) else {}
         if not isinstance(completion, str) or not completion.strip():

@@ -173,7 +173,6 @@ def test_guard_for_env_takes_the_spec_a_train_config_holds(tmp_path, monkeypatch
     """`guard_for_env(..., config=cfg.guard)`: the probe size comes from the spec, `off` builds no probe."""
     import llmgym
     import llmgym.rlhf.guard as guard_module
-    from llmgym.policies.tiny import build_model, build_tokenizer
 
     seen = {}
 
@@ -183,13 +182,12 @@ def test_guard_for_env_takes_the_spec_a_train_config_holds(tmp_path, monkeypatch
 
     monkeypatch.setattr(guard_module, "make_probe", fake_make_probe)
     env = llmgym.make("rlhf:family=joke")
-    tok = build_tokenizer()
-    model = build_model(tok, hidden=16, layers=1, heads=2)
+    policy = llmgym.make_policy("tiny:hidden=16,layers=1,heads=2")
     cfg = TrainConfig(env="rlhf", guard="stop:probe_tasks=5,samples=3,temperature=1,patience=4")
-    guard = guard_for_env(env, tmp_path, model, tok, config=cfg.guard)
+    guard = guard_for_env(env, tmp_path, policy, config=cfg.guard)
     assert seen == {"tasks": 5, "n": 3, "temperature": 1.0, "gold": "gold"}
     assert guard.state.config.patience == 4
 
     seen.clear()
-    off = guard_for_env(env, tmp_path / "off", model, tok, config=TrainConfig(guard="off").guard)
+    off = guard_for_env(env, tmp_path / "off", policy, config=TrainConfig(guard="off").guard)
     assert seen == {} and drive(off, [0, 10, 20]) is None and not (tmp_path / "off").exists()

@@ -290,13 +290,18 @@ def resolve_policy(spec: Any, gym: Any) -> PolicyCase:
     """
     if not isinstance(spec, str):
         return PolicyCase(str(getattr(spec, "name", type(spec).__name__)), lambda: spec)
+    from llmgym.plugins import is_policy_path
+
     name, options = parse_name_options(spec)
     label = str(options.pop("label", "")) or spec
-    if os.sep in name or Path(name).exists():
-        from llmgym.policies.hf import HFPolicy, resolve_checkpoint
-
-        resolve_checkpoint(name)  # a folder holding no model fails now, in one line
-        return PolicyCase(label, lambda: HFPolicy(name, name=label, **options))
+    if is_policy_path(name) or Path(name).exists():
+        if not Path(name).expanduser().is_dir():
+            raise LLMGymError(f"{name} holds no model: no such folder (give a model folder, checkpoint or "
+                              "run directory, or hf:path=HUB_ID for a hub model)")
+        # Gym.make_policy resolves a folder as a policy (one place for every command); building it
+        # loads no weights, and asking where they live checks now, in one line, that it holds a model.
+        getattr(gym.make_policy(name, **options), "model_path", None)
+        return PolicyCase(label, lambda: gym.make_policy(name, **options))
     factory = gym.registry("policies").spec(name).load()
     try:
         inspect.signature(factory).bind(**options)

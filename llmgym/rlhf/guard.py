@@ -360,21 +360,23 @@ def make_guard(run_dir: str | os.PathLike, probe: Callable[[Any], Mapping[str, A
     return OverOptimisationGuard()
 
 
-def make_probe(tasks: list, system_prompt: str | None, proxy: Any, gold: Any = None, *, tokenizer: Any,
+def make_probe(tasks: list, system_prompt: str | None, proxy: Any, gold: Any = None, *, policy: Any,
                ref_model: Any = None, n: int = 2, max_tokens: int = 48, temperature: float = 0.7,
                seed: int = 0) -> Callable[[Any], dict[str, Any]]:
     """A probe for `make_guard`: sample `n` completions per held-out task, score proxy and gold,
-    measure degeneracy, and estimate KL to `ref_model` (a frozen copy of the starting policy)."""
-    from llmgym.policies.hf import HFPolicy
+    measure degeneracy, and estimate KL to `ref_model` (a frozen copy of the starting policy).
+    `policy` is the `llmgym.types.TrainablePolicy` being trained: the probe samples through
+    `policy.with_model(model)`, whatever kind of policy it is."""
     from llmgym.types import SamplingParams
 
     from .degeneracy import batch_stats
 
+    tokenizer = policy.tokenizer
+
     def probe(model: Any) -> dict[str, Any]:
-        policy = HFPolicy(model=model, tokenizer=tokenizer, name="probe")
         prompts = [t.messages(system_prompt) for t in tasks]
-        rows = policy.generate(prompts, n=n, params=SamplingParams(temperature=temperature, max_tokens=max_tokens,
-                                                                   seed=seed))
+        params = SamplingParams(temperature=temperature, max_tokens=max_tokens, seed=seed)
+        rows = policy.with_model(model).generate(prompts, n=n, params=params)
         texts = [c.text for row in rows for c in row]
         flat = [t for t in tasks for _ in range(n)]
         out: dict[str, Any] = {"proxy": _mean_or_zero(s.value for s in proxy.score_batch(texts, flat)),
@@ -415,23 +417,25 @@ def sequence_kl(model: Any, ref_model: Any, tokenizer: Any, prompts: list, texts
     return total / max(1, len(texts))
 
 
-def guard_for_env(env: Any, run_dir: str | os.PathLike, model: Any, tokenizer: Any, *,
+def guard_for_env(env: Any, run_dir: str | os.PathLike, policy: Any, *,
                   config: GuardConfig | str | Mapping[str, Any] | None = None, max_tokens: int = 48,
                   kl_logged_by_trainer: bool = False, seed: int = 0, is_main: bool = True) -> Any:
     """The guard for a run on `env`: the proxy is the rubric's weighted rewards, gold its `gold`
     entry when present (the `rlhf` env keeps one at weight 0 beside a learned reward), the probe
     set `config.probe_tasks` eval-split tasks sampled `config.samples` times each (at
     `config.temperature`), the KL
-    reference a frozen copy of `model` as it is now. `config` is a `GuardConfig` or its spec
+    reference a frozen copy of `policy.model` as it is now (`policy`: the `TrainablePolicy` being
+    trained). `config` is a `GuardConfig` or its spec
     (`"stop:patience=3,max_kl=80"`, what `llmgym train --guard` takes); `off` gives a callback
     that does nothing.
 
-    This is the one call a trainer needs: `callbacks.append(guard_for_env(env, run, model, tok))`.
+    This is the one call a trainer needs: `callbacks.append(guard_for_env(env, run, policy))`.
     """
     import copy
 
     from llmgym.rubric import Rubric
 
+    model, tokenizer = policy.model, policy.tokenizer
     config = GuardConfig.from_spec(config)
     if config.mode == "off":
         return make_guard(run_dir, lambda m: {}, config=config, tokenizer=tokenizer, is_main=is_main)
@@ -442,7 +446,7 @@ def guard_for_env(env: Any, run_dir: str | os.PathLike, model: Any, tokenizer: A
     for p in ref.parameters():
         p.requires_grad_(False)
     tasks = list(env.tasks("eval", n=config.probe_tasks, seed=seed))
-    probe = make_probe(tasks, env.system_prompt, proxy, gold, tokenizer=tokenizer, ref_model=ref, n=config.samples,
+    probe = make_probe(tasks, env.system_prompt, proxy, gold, policy=policy, ref_model=ref, n=config.samples,
                        max_tokens=max_tokens, temperature=config.temperature, seed=seed)
 
     def probe_noting_kl_source(m: Any) -> dict[str, Any]:

@@ -151,13 +151,15 @@ def pairwise_accuracy(scorer: RewardScorer, pairs: Sequence[dict[str, Any]]) -> 
     return sum(1.0 if c > r else 0.5 if c == r else 0.0 for c, r in zip(chosen, rejected)) / len(pairs)
 
 
-def gold_pairs(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Pairs ordered by the gold labeler for records that carry their task (ties dropped)."""
-    from llmgym.rewards.rlhf import GoldReward
+def gold_pairs(records: Sequence[dict[str, Any]], gold: Any = None) -> list[dict[str, Any]]:
+    """Pairs ordered by the gold labeler `gold` (default: the registered `gold` reward) for records
+    that carry their task (ties dropped)."""
     from llmgym.types import Task
 
+    from .simulate import default_gold
+
     out = []
-    gold = GoldReward()
+    gold = gold if gold is not None else default_gold()
     for rec in records:
         if not isinstance(rec.get("task"), dict):
             continue
@@ -171,8 +173,9 @@ def gold_pairs(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def train_reward_model(cfg: RMConfig, *, say: Any = print) -> dict[str, Any]:
-    """Fit, evaluate and save a reward model (see module docstring); returns the metrics."""
+def train_reward_model(cfg: RMConfig, *, say: Any = print, gold: Any = None) -> dict[str, Any]:
+    """Fit, evaluate and save a reward model (see module docstring); returns the metrics. Held-out
+    pairs that carry their task are also scored against `gold` (default: the registered `gold` reward)."""
     import torch
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
@@ -221,7 +224,7 @@ def train_reward_model(cfg: RMConfig, *, say: Any = print) -> dict[str, Any]:
     metrics = {"train_pairs": len(train_pairs), "heldout_pairs": len(eval_pairs), "heldout_prompts": len(eval_recs),
                "train_accuracy": pairwise_accuracy(scorer, train_pairs[:128]),
                "heldout_accuracy": pairwise_accuracy(scorer, eval_pairs)}
-    gp = gold_pairs(eval_recs)
+    gp = gold_pairs(eval_recs, gold)
     if gp:
         metrics["heldout_gold_accuracy"] = pairwise_accuracy(scorer, gp)
         metrics["heldout_gold_pairs"] = len(gp)

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from . import rankings as rk
 
     if args.rm_command == "train":
+        import llmgym
         from llmgym.train.command import check_policy_name
 
         from .reward_model import RMConfig, train_reward_model
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         metrics = train_reward_model(RMConfig(data=args.data, base=args.base, out=args.out, steps=args.steps,
                                               batch_size=args.batch_size, learning_rate=args.lr,
                                               max_length=args.max_length, eval_fraction=args.eval_fraction,
-                                              seed=args.seed))
+                                              seed=args.seed), gold=llmgym.make_reward("gold"))
         print(json.dumps(metrics, indent=2))
         print(f"held-out pairwise accuracy {metrics['heldout_accuracy']:.1%}"
               + (f", against gold {metrics['heldout_gold_accuracy']:.1%}" if "heldout_gold_accuracy" in metrics else "")
@@ -103,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
             raise LLMGymError(f"--env {args.env}: the simulated gold labeler ranks tasks that carry a gold spec "
                               "(the rlhf env's), and this env's carry none; use --env rlhf[:k=v,...]")
         policy = llmgym.make_policy(args.policy) if args.policy else None
-        records = simulate_rankings(env, args.prompts, args.k, seed=args.seed, policy=policy, noise=args.noise)
+        records = simulate_rankings(env, args.prompts, args.k, seed=args.seed, policy=policy, noise=args.noise,
+                                    gold=llmgym.make_reward("gold"))
         rk.append(args.out, records)
         print(f"appended {len(records)} rankings to {args.out}")
         return 0

@@ -4,8 +4,8 @@
   mutating the task's template answer (keywords swapped for random words, words repeated back to
   back, text cut short or padded, the form broken) plus outright degenerate texts ("the the the",
   keyword lists). It stands in for a policy's samples when no policy is given.
-- `gold_ranking(task, completions)`: the ranking the gold labeler (`llmgym.rewards.rlhf.GoldReward`)
-  gives; equal gold scores form a tie group. `noise > 0` adds Gumbel noise to the scores before
+- `gold_ranking(task, completions, gold=None)`: the ranking the gold labeler gives (`gold`, a reward;
+  by default the registered `gold` reward, the `rlhf` env's simulated labeler); equal gold scores form a tie group. `noise > 0` adds Gumbel noise to the scores before
   sorting (a Bradley-Terry labeler with temperature `noise`), to mimic a less consistent person.
 - `simulate_rankings(env, n_prompts, k, seed, policy=None)`: rankings records (the JSONL format of
   `llmgym.rlhf.rankings`) with `ranker` "gold" (or "gold:noise=X").
@@ -30,10 +30,19 @@ from .rankings import make_record
 FILLER = ("the", "a", "and", "of", "to", "it", "was", "is", "with", "for", "on", "in", "that", "my")
 
 
-def _common_words() -> list[str]:
-    from llmgym.rewards.rlhf import known_words
+def default_gold() -> Any:
+    """The registered `gold` reward. The core names no reward module: a command that wants another
+    labeler passes it as `gold=`, and everything else gets this one through the registry."""
+    from llmgym.plugins import default_gym
 
-    return sorted(w for w in known_words() if 3 <= len(w) <= 8 and w.isalpha())
+    return default_gym().make_reward("gold")
+
+
+def _common_words(gold: Any) -> list[str]:
+    # The simulated writer swaps in words the gold labeler's fluency factor accepts, so that a
+    # swap costs keyword coverage, not fluency; a labeler without a word list gets filler only.
+    words = gold.words() if hasattr(gold, "words") else FILLER
+    return sorted(w for w in words if 3 <= len(w) <= 8 and w.isalpha())
 
 
 def _mutate(text: str, spec: dict[str, Any], rng: random.Random, vocab: Sequence[str]) -> str:
@@ -80,11 +89,11 @@ def _degenerate(spec: dict[str, Any], rng: random.Random, vocab: Sequence[str]) 
     return f"{word.capitalize()}! " * rng.randint(3, 12)
 
 
-def simulated_completions(task: Any, k: int, rng: random.Random) -> list[str]:
+def simulated_completions(task: Any, k: int, rng: random.Random, *, gold: Any = None) -> list[str]:
     """K candidates of mixed quality for an `rlhf` task (see module docstring)."""
     spec = dict(task.answer) if isinstance(task.answer, dict) else {}
     base = task.meta.get("solution") or ""
-    vocab = _common_words()
+    vocab = _common_words(gold if gold is not None else default_gold())
     out = []
     for _ in range(k):
         if not base or rng.random() < 0.2:
@@ -95,11 +104,11 @@ def simulated_completions(task: Any, k: int, rng: random.Random) -> list[str]:
 
 
 def gold_ranking(task: Any, completions: Sequence[str], *, noise: float = 0.0,
-                 rng: random.Random | None = None) -> list[Any]:
-    """Indices best first by gold score; equal scores (without noise) form a tie group."""
-    from llmgym.rewards.rlhf import GoldReward
-
-    scores = [s.value for s in GoldReward().score_batch(list(completions), [task] * len(completions))]
+                 rng: random.Random | None = None, gold: Any = None) -> list[Any]:
+    """Indices best first by the score of `gold` (default: `default_gold()`); equal scores (without
+    noise) form a tie group."""
+    gold = gold if gold is not None else default_gold()
+    scores = [s.value for s in gold.score_batch(list(completions), [task] * len(completions))]
     if noise > 0:
         rng = rng or random.Random(0)
         scores = [s - noise * math.log(-math.log(rng.random() or 1e-12)) for s in scores]
@@ -119,18 +128,21 @@ def _first(group: Any) -> int:
 
 
 def simulate_rankings(env: Any, n_prompts: int, k: int = 5, *, seed: int = 0, split: str = "train",
-                      policy: Any = None, params: Any = None, noise: float = 0.0) -> list[dict[str, Any]]:
-    """Ranked records for `n_prompts` tasks of `env`, samples from `policy` (or the simulated writer)."""
+                      policy: Any = None, params: Any = None, noise: float = 0.0,
+                      gold: Any = None) -> list[dict[str, Any]]:
+    """Ranked records for `n_prompts` tasks of `env`, samples from `policy` (or the simulated writer),
+    ranked by `gold` (default: `default_gold()`)."""
+    gold = gold if gold is not None else default_gold()
     rng = random.Random(f"simulate/{seed}")
     tasks = list(env.tasks(split, n=n_prompts, seed=seed))
     if policy is not None:
         samples = [[c.text for c in row] for row in
                    policy.generate([t.messages(env.system_prompt) for t in tasks], n=k, params=params)]
     else:
-        samples = [simulated_completions(t, k, rng) for t in tasks]
+        samples = [simulated_completions(t, k, rng, gold=gold) for t in tasks]
     ranker = "gold" if noise == 0 else f"gold:noise={noise:g}"
     # The record keeps the task's own messages (no system prompt): that is what the reward model
     # sees when it scores a (task, completion) during RL, so training and scoring inputs match.
-    return [make_record(t.messages(), texts, gold_ranking(t, texts, noise=noise, rng=rng),
+    return [make_record(t.messages(), texts, gold_ranking(t, texts, noise=noise, rng=rng, gold=gold),
                         ranker=ranker, task=t.to_dict())
             for t, texts in zip(tasks, samples)]

@@ -277,7 +277,7 @@ def _fit(algorithm: Algorithm, cfg: TrainConfig, env: Any, policy: Any, run: Run
         # A learned reward (the rlhf env keeps its gold labeler at weight 0): guard against reward hacking.
         from llmgym.rlhf.guard import guard_for_env
 
-        guard = guard_for_env(env, run.path, model, tokenizer, config=cfg.guard,
+        guard = guard_for_env(env, run.path, policy, config=cfg.guard,
                               kl_logged_by_trainer=cfg.beta > 0 and algorithm.kl_reference,
                               max_tokens=cfg.max_completion_length, seed=cfg.seed, is_main=is_main)
         callbacks.append(guard)
