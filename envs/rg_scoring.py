@@ -41,7 +41,7 @@ import re
 from typing import Any, Callable, Sequence
 
 from llmgym.parsing import MAX_SCAN_CHARS, extract_answer
-from llmgym.rubric import BaseReward, check_batch
+from llmgym.rubric import SUCCESS, BaseReward, check_batch
 from llmgym.types import Score, Task
 
 # The parser reads the last MAX_SCAN_CHARS of a completion: a longer answer cannot be read whole.
@@ -254,6 +254,7 @@ class TextReward(BaseReward):
     """`exact` and `literal`: the explicit final answer against the oracle, as text or as a literal."""
 
     name = "correct"
+    role = SUCCESS
 
     def __init__(self, kind: str):
         self.kind = kind
@@ -277,6 +278,7 @@ class PythonExpressionReward(BaseReward):
     """The shared verifier on expressions written in Python (``x**2``), which it reads as ``x^2``."""
 
     name = "correct"
+    role = SUCCESS
 
     def __init__(self) -> None:
         from llmgym.rewards.answer import AnswerReward
@@ -300,6 +302,7 @@ class CheckerReward(BaseReward):
     """
 
     name = "correct"
+    role = SUCCESS
 
     def __init__(self, dataset_of: DatasetGetter, *, strict: bool = True, form: str | None = None):
         self.dataset_of = dataset_of

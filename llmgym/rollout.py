@@ -105,13 +105,15 @@ def _finish(ep: _EpisodeInProgress, info: dict[str, Any], reward: float, termina
     return Episode(ep.task, tuple(ep.turns), score, terminated, truncated, extra)
 
 
-def summarize(episodes: Sequence[Episode], correct_key: str = "correct") -> dict[str, float]:
-    """Accuracy (the `correct` component, else reward >= 1), mean reward and mean completion tokens."""
+def summarize(episodes: Sequence[Episode], success: str | None = None) -> dict[str, float]:
+    """Accuracy (the component `success` names, else reward >= 1), mean reward and mean completion
+    tokens. `success` names the env's success entry: `component_with_role(env.rubric, SUCCESS)`
+    (`llmgym.rubric`)."""
     if not episodes:
         return {"accuracy": 0.0, "reward": 0.0, "length": 0.0, "n": 0}
     def right(e: Episode) -> bool:
         comp = e.score.components
-        return comp[correct_key] >= 1.0 if correct_key in comp else e.reward >= 1.0
+        return comp[success] >= 1.0 if success in comp else e.reward >= 1.0
     k = len(episodes)
     return {"accuracy": sum(right(e) for e in episodes) / k,
             "reward": sum(e.reward for e in episodes) / k,

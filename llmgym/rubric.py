@@ -77,14 +77,39 @@ def _reward_error(reward: Reward, task: Task) -> Score:
     return Score.zero(reward_error_reason(reward.name))
 
 
+# What a reward is for, declared as its `role`, so the core finds a rubric's success metric or its
+# gold labeler without knowing any reward's name (a plugin's reward takes the same part by
+# declaring the same role).
+SUCCESS = "success"  # solved or not: accuracy, pass@k and `correct` in reports
+ORACLE = "oracle"  # the ground-truth labeler a learned reward stands in for: the guard's gold
+FORMAT = "format"  # the answer is in the asked-for form: `format_ok` in reports
+ROLES = (SUCCESS, ORACLE, FORMAT)
+
+
+def role_of(reward: Reward) -> str | None:
+    """The role a reward declares (`reward.role`), None for one that declares none."""
+    return getattr(reward, "role", None)
+
+
+def component_with_role(reward: Reward, role: str) -> str | None:
+    """The name of the component of `reward` (an env's rubric, or one reward) that declares `role`,
+    or None: what a report reads from `Score.components` for success or format."""
+    if isinstance(reward, Rubric):
+        return reward.name_with_role(role)
+    return reward.name if role_of(reward) == role else None
+
+
 class BaseReward:
     """Base class for rewards: subclasses implement `score`; `score_batch` loops unless overridden.
 
     `value_range` is the interval `Score.value` always lies in; the checker and rubric rely on it.
+    `role` says what the reward is for (one of `ROLES`, None for none): the core looks rewards up by
+    role (`Rubric.entry_with_role`), never by name.
     """
 
     name: str = "reward"
     value_range: tuple[float, float] = (0.0, 1.0)
+    role: str | None = None
 
     def score(self, completion: str, task: Task) -> Score:
         raise NotImplementedError
@@ -101,10 +126,11 @@ class FunctionReward(BaseReward):
     """A reward from a plain function `(completion, task) -> Score | float`."""
 
     def __init__(self, name: str, fn: Callable[[str, Task], Score | float],
-                 value_range: tuple[float, float] = (0.0, 1.0)):
+                 value_range: tuple[float, float] = (0.0, 1.0), *, role: str | None = None):
         self.name = name
         self.fn = fn
         self.value_range = value_range
+        self.role = role
 
     def score(self, completion: str, task: Task) -> Score:
         out = self.fn(completion, task)
@@ -127,6 +153,23 @@ class Rubric(BaseReward):
     @property
     def components(self) -> list[str]:
         return [r.name for r, _ in self.entries]
+
+    def entry_with_role(self, role: str) -> tuple[Reward, float] | None:
+        """The first `(reward, weight)` whose reward declares `role` (see `ROLES`), or None.
+
+        >>> solved = FunctionReward("solved", lambda c, t: 1.0, role=SUCCESS)
+        >>> rubric = Rubric([(FunctionReward("length", lambda c, t: 0.0), 0.0), (solved, 1.0)])
+        >>> rubric.entry_with_role(SUCCESS)[0].name, rubric.entry_with_role(ORACLE)
+        ('solved', None)
+        """
+        if role not in ROLES:
+            raise ValueError(f"unknown reward role {role!r}; roles are {', '.join(ROLES)}")
+        return next(((r, w) for r, w in self.entries if role_of(r) == role), None)
+
+    def name_with_role(self, role: str) -> str | None:
+        """The component name of the entry with `role` (what `Score.components` is keyed by), or None."""
+        entry = self.entry_with_role(role)
+        return entry[0].name if entry else None
 
     @property
     def weights(self) -> dict[str, float]:

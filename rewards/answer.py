@@ -20,7 +20,7 @@ import re
 from typing import Any, Sequence
 
 from llmgym.parsing import ParsedAnswer, extract_answer
-from llmgym.rubric import BaseReward, check_batch
+from llmgym.rubric import FORMAT, SUCCESS, BaseReward, check_batch
 from llmgym.types import Score, Task
 
 from . import verify_worker
@@ -62,6 +62,7 @@ class AnswerReward(BaseReward):
     """
 
     name = "correct"
+    role = SUCCESS
 
     def __init__(self, timeout: float | None = None):
         self.timeout = timeout
@@ -126,6 +127,7 @@ class FormatReward(BaseReward):
     """
 
     name = "format"
+    role = FORMAT
 
     def score(self, completion: str, task: Task) -> Score:
         parsed = extract_answer(completion)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from llmgym.errors import LLMGymError
-from llmgym.rubric import BaseReward, check_batch
+from llmgym.rubric import SUCCESS, BaseReward, check_batch
 from llmgym.types import Score, Task
 
 MAX_CODE_CHARS = 64_000
@@ -108,6 +108,7 @@ class TestsReward(BaseReward):
 
     __test__ = False  # not a pytest class, despite the name
     name = "tests"
+    role = SUCCESS
     value_range = (0.0, 1.0)
 
     def __init__(self, limits: Any = None, pool: Any = None):

@@ -40,7 +40,7 @@ from typing import Any, Mapping, Sequence
 
 from llmgym.errors import LLMGymError
 from llmgym.rlhf.degeneracy import distinct_n, longest_run, words
-from llmgym.rubric import BaseReward, check_batch
+from llmgym.rubric import ORACLE, BaseReward, check_batch
 from llmgym.types import Score, Task
 
 MAX_CHARS = 20_000
@@ -125,6 +125,7 @@ class GoldReward(BaseReward):
     """The simulated gold labeler: a deterministic preference degenerate text cannot satisfy."""
 
     name = "gold"
+    role = ORACLE
 
     def words(self) -> frozenset[str]:
         """The words its fluency factor accepts: what the simulated writer (`llmgym.rlhf.simulate`) swaps in."""

@@ -196,26 +196,32 @@ def check_record(row: Any, where: str) -> dict[str, Any]:
 
 
 # -- what an episode becomes -----------------------------------------------------------------------
-def is_correct(components: Mapping[str, float], reward: float) -> bool:
-    """The `correct` component when the rubric has one, else full reward (as `rollout.summarize`)."""
-    return components["correct"] >= 1.0 if "correct" in components else reward >= 1.0
+def is_correct(components: Mapping[str, float], reward: float, success: str | None) -> bool:
+    """The component `success` names (the rubric's entry with role `success`) when there is one,
+    else full reward (as `rollout.summarize`)."""
+    return components[success] >= 1.0 if success in components else reward >= 1.0
 
 
 def episode_record(env: str, level: Any, policy: str, episode: Episode, sample: int,
-                   wall_seconds: float, *, env_version: str) -> dict[str, Any]:
-    """The `results.jsonl` row of one finished episode (see docs/reports.md)."""
+                   wall_seconds: float, *, env_version: str, rubric: Any = None) -> dict[str, Any]:
+    """The `results.jsonl` row of one finished episode (see docs/reports.md). `rubric`, the env's,
+    says by its entries' roles which component is success and which is format."""
+    from llmgym.rubric import FORMAT, SUCCESS, component_with_role
+
     task, score, info = episode.task, episode.score, episode.info
     plain = task.to_dict()
     components = dict(score.components)
+    success = component_with_role(rubric, SUCCESS) if rubric is not None else None
+    form = component_with_role(rubric, FORMAT) if rubric is not None else None
     record: dict[str, Any] = {
         "v": RECORD_VERSION, "env": env, "env_version": env_version, "level": level,
         "family": task.meta.get("family"), "policy": policy, "task_id": task.id, "sample": sample,
         "prompt": plain["prompt"], "gold": plain["answer"],
         "completion": episode.turns[-1].action if episode.turns else "",
         "answer": score.answer, "reward": score.value, "components": components, "reason": score.reason,
-        "correct": is_correct(components, score.value),
-        # A rubric with a `format` component defines format; otherwise "some answer could be parsed".
-        "format_ok": components["format"] >= 1.0 if "format" in components else score.answer is not None,
+        "correct": is_correct(components, score.value, success),
+        # A rubric with a format entry defines format; otherwise "some answer could be parsed".
+        "format_ok": components[form] >= 1.0 if form in components else score.answer is not None,
         "tool_calls": info.get("tool_calls"), "turns": len(episode.turns),
         "truncated": episode.truncated,
         "prompt_tokens": int(info.get("prompt_tokens", 0)), "completion_tokens": int(info.get("completion_tokens", 0)),
@@ -396,7 +402,7 @@ def run_bench(envs: Sequence[EnvCase], policies: Sequence[PolicyCase], out: str 
                     share = (time.perf_counter() - t0) / len(chunk)
                     for (task, sample, key), ep in zip(chunk, episodes):
                         record = episode_record(case.label, case.level, pcase.label, ep, sample, share,
-                                                env_version=case.version)
+                                                env_version=case.version, rubric=case.env.rubric)
                         results.append(record)
                         done[key] = record
                         if on_episode is not None:

@@ -420,8 +420,8 @@ def sequence_kl(model: Any, ref_model: Any, tokenizer: Any, prompts: list, texts
 def guard_for_env(env: Any, run_dir: str | os.PathLike, policy: Any, *,
                   config: GuardConfig | str | Mapping[str, Any] | None = None, max_tokens: int = 48,
                   kl_logged_by_trainer: bool = False, seed: int = 0, is_main: bool = True) -> Any:
-    """The guard for a run on `env`: the proxy is the rubric's weighted rewards, gold its `gold`
-    entry when present (the `rlhf` env keeps one at weight 0 beside a learned reward), the probe
+    """The guard for a run on `env`: the proxy is the rubric's weighted rewards, gold its entry
+    with role `oracle` when present (the `rlhf` env keeps one at weight 0 beside a learned reward), the probe
     set `config.probe_tasks` eval-split tasks sampled `config.samples` times each (at
     `config.temperature`), the KL
     reference a frozen copy of `policy.model` as it is now (`policy`: the `TrainablePolicy` being
@@ -433,14 +433,15 @@ def guard_for_env(env: Any, run_dir: str | os.PathLike, policy: Any, *,
     """
     import copy
 
-    from llmgym.rubric import Rubric
+    from llmgym.rubric import ORACLE, Rubric
 
     model, tokenizer = policy.model, policy.tokenizer
     config = GuardConfig.from_spec(config)
     if config.mode == "off":
         return make_guard(run_dir, lambda m: {}, config=config, tokenizer=tokenizer, is_main=is_main)
     weighted = [(r, w) for r, w in env.rubric.entries if w]
-    gold = next((r for r, _ in env.rubric.entries if r.name == "gold"), None)
+    oracle = env.rubric.entry_with_role(ORACLE)
+    gold = oracle[0] if oracle else None
     proxy = Rubric(weighted) if weighted else env.rubric
     ref = copy.deepcopy(model).eval()
     for p in ref.parameters():

@@ -14,7 +14,7 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from llmgym.errors import LLMGymError
 
@@ -52,6 +52,15 @@ def check_rankings_out(path: Path) -> None:
 
     if path.is_file() and path.read_bytes().strip() and not rk.read(path):
         raise LLMGymError(f"--out {path} holds no rankings record, so it is not a rankings file; name another --out")
+
+
+def env_gold(env: Any) -> Any:
+    """The env's own gold labeler (its rubric's entry with role `oracle`), else the registered `gold`."""
+    import llmgym
+    from llmgym.rubric import ORACLE, Rubric
+
+    oracle = env.rubric.entry_with_role(ORACLE) if isinstance(env.rubric, Rubric) else None
+    return oracle[0] if oracle else llmgym.make_reward("gold")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
                               "(the rlhf env's), and this env's carry none; use --env rlhf[:k=v,...]")
         policy = llmgym.make_policy(args.policy) if args.policy else None
         records = simulate_rankings(env, args.prompts, args.k, seed=args.seed, policy=policy, noise=args.noise,
-                                    gold=llmgym.make_reward("gold"))
+                                    gold=env_gold(env))
         rk.append(args.out, records)
         print(f"appended {len(records)} rankings to {args.out}")
         return 0

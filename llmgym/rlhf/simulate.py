@@ -5,8 +5,9 @@
   back, text cut short or padded, the form broken) plus outright degenerate texts ("the the the",
   keyword lists). It stands in for a policy's samples when no policy is given.
 - `gold_ranking(task, completions, gold=None)`: the ranking the gold labeler gives (`gold`, a reward;
-  by default the registered `gold` reward, the `rlhf` env's simulated labeler); equal gold scores form a tie group. `noise > 0` adds Gumbel noise to the scores before
-  sorting (a Bradley-Terry labeler with temperature `noise`), to mimic a less consistent person.
+  by default the registered `gold` reward, the `rlhf` env's simulated labeler); equal gold scores
+  form a tie group. `noise > 0` adds Gumbel noise to the scores before sorting (a Bradley-Terry
+  labeler with temperature `noise`), to mimic a less consistent person.
 - `simulate_rankings(env, n_prompts, k, seed, policy=None)`: rankings records (the JSONL format of
   `llmgym.rlhf.rankings`) with `ranker` "gold" (or "gold:noise=X").
 

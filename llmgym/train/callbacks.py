@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 from llmgym.env import TextEnv
 from llmgym.rollout import rollout, summarize
+from llmgym.rubric import SUCCESS, component_with_role
 from llmgym.types import SamplingParams, Task
 
 from .rundir import RunDir
@@ -25,7 +26,7 @@ def evaluate(env: TextEnv, policy: Any, tasks: Sequence[Task], max_tokens: int,
         return {"accuracy": 0.0, "reward": 0.0, "length": 0.0, "n": 0}
     episodes = rollout(env, policy, tasks, params=SamplingParams(temperature=0.0, max_tokens=max_tokens),
                        batch_size=batch_size)
-    return summarize(episodes)
+    return summarize(episodes, component_with_role(env.rubric, SUCCESS))
 
 
 def eval_row(step: int, figures: dict[str, float]) -> dict[str, Any]:

@@ -75,8 +75,12 @@ def default_out(cfg: TrainConfig) -> str:
 
 
 def has_learned_reward(env: Any) -> bool:
-    """Whether an env is scored by a learned reward (the rlhf env keeps its gold labeler at weight 0)."""
-    return any(r.name == "gold" and not w for r, w in env.rubric.entries)
+    """Whether an env is scored by a learned reward: its rubric keeps the labeler that reward stands
+    in for (role `oracle`, the rlhf env's gold) at weight 0."""
+    from llmgym.rubric import ORACLE, Rubric
+
+    oracle = env.rubric.entry_with_role(ORACLE) if isinstance(env.rubric, Rubric) else None
+    return oracle is not None and not oracle[1]
 
 
 def check_mixture(cfg: TrainConfig, mixture: Mixture, algorithm: Algorithm) -> None:
