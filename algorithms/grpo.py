@@ -17,6 +17,7 @@ from llmgym.train.algorithm import Algorithm, FitResult, RunContext
 
 class GRPO(Algorithm):
     name = "grpo"
+    trl_config = "trl:GRPOConfig"
     min_generations = 2
     generations_why = "advantages compare a group"
     trains_tool_envs = True

@@ -13,6 +13,7 @@ from llmgym.train.algorithm import Algorithm, FitResult, RunContext
 
 class RLOO(Algorithm):
     name = "rloo"
+    trl_config = "trl:RLOOConfig"
     min_generations = 2
     generations_why = "advantages compare a group"
     kl_reference = True

@@ -13,6 +13,7 @@ from llmgym.train.algorithm import Algorithm, FitResult, RunContext
 
 class SFT(Algorithm):
     name = "sft"
+    trl_config = "trl:SFTConfig"
     trains_tool_envs = True
     guarded = False
 

@@ -262,9 +262,10 @@ def make_guard(run_dir: str | os.PathLike, probe: Callable[[Any], Mapping[str, A
             self.would_stop: tuple[int, str | None] | None = None
 
         def _log(self, row: dict[str, Any]) -> None:
+            from llmgym.train.rundir import RunDir  # its rows also go to the run's trackers (--report-to)
+
             run.mkdir(parents=True, exist_ok=True)
-            with open(run / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
+            RunDir(run).log_metrics(row)
 
         def probe_now(self, step: int, model: Any) -> Decision:
             figures = dict(probe(model))

@@ -14,7 +14,8 @@ model loads, with the same one-line errors for every algorithm:
 - `trains_mixtures`, `trains_tool_envs`: whether it takes a `Mixture` of envs, or a `ToolEnv`;
 - `guarded`: whether a run against a learned reward gets the over-optimisation guard;
 - `kl_reference`: whether `beta > 0` needs the starting weights as a reference model;
-- `learning_rate(is_tiny)`, `default_steps(is_tiny)`: the defaults of `--learning-rate`, `--steps`.
+- `learning_rate(is_tiny)`, `default_steps(is_tiny)`: the defaults of `--learning-rate`, `--steps`;
+- `trl_config`: the TRL config it builds ("trl:GRPOConfig"), whose fields `--trl KEY=VALUE` sets.
 
 A minimal algorithm (a real one trains `ctx.model`, here it only counts):
 
@@ -90,6 +91,8 @@ class Algorithm:
     trains_tool_envs: bool = False
     guarded: bool = True
     kl_reference: bool = False
+    #: "module:Class" of the TRL config dataclass it builds (checked against by `--trl`); None: no TRL config
+    trl_config: str | None = None
     #: a one-phrase description shown in errors, e.g. "advantages compare a group"
     generations_why: str = "it compares a group of completions"
 

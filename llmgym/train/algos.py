@@ -16,6 +16,7 @@ from llmgym.errors import LLMGymError
 
 from .config import TrainConfig
 from .data import prompt_dataset, reference_dataset, reward_functions
+from .trl_options import config_kwargs  # --trl options on top of llmgym's, wherever a TRL config is built
 
 
 def _common_args(cfg: TrainConfig, out: str, *, per_device: int) -> dict[str, Any]:
@@ -122,9 +123,10 @@ def rl_trainer(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: 
         config.setdefault("max_tool_calling_iterations", env.max_turns - 1)
     per_device = per_device_batch(cfg.prompts_per_step * cfg.num_generations, world,
                                   "prompts_per_step x num_generations")
-    args = Config(**_common_args(cfg, out, per_device=per_device), num_generations=cfg.num_generations,
-                  max_completion_length=cfg.max_completion_length, temperature=cfg.temperature, beta=cfg.beta,
-                  reward_weights=weights, use_vllm=cfg.use_vllm, log_completions=False, **config)
+    args = Config(**config_kwargs(cfg, Config, dict(
+        **_common_args(cfg, out, per_device=per_device), num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length, temperature=cfg.temperature, beta=cfg.beta,
+        reward_weights=weights, use_vllm=cfg.use_vllm, log_completions=False, **config)))
     with _trl_notices_silenced():
         return Trainer(model=model, reward_funcs=funcs, args=args,
                        train_dataset=prompt_dataset(env, cfg.train_tasks, cfg.seed),
@@ -138,8 +140,8 @@ def sft_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, dataset: Any, out:
     per_device = max(1, cfg.batch_size // world)
     kw = _common_args(cfg, out, per_device=per_device)
     kw["max_steps"] = steps
-    args = SFTConfig(**kw, completion_only_loss=True, packing=False,
-                     max_length=None)
+    args = SFTConfig(**config_kwargs(cfg, SFTConfig, dict(**kw, completion_only_loss=True, packing=False,
+                                                          max_length=None)))
     with _trl_notices_silenced():
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                              callbacks=callbacks, peft_config=_peft(cfg) if with_peft else None)

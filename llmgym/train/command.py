@@ -6,7 +6,9 @@ config.yaml and continues; flags given with it (e.g. `--steps 80`) override what
 Everything a user can get wrong (options, the env's name, `--out`, the files of the run resumed) is
 checked before torch is imported or a model loads. `--env` given several times trains on a
 weighted mixture (`--env math@3 --env counting`, see `llmgym.mixture`); on the command line the
-`--env` flags replace a YAML file's `env:` list as a whole.
+`--env` flags replace a YAML file's `env:` list as a whole. `--trl KEY=VALUE` (repeatable) sets a field
+of the algorithm's TRL config (`llmgym.train.trl_options`), key by key over a YAML file's `trl:`
+mapping; `--report-to` sends every metrics row to a tracker (`llmgym.train.trackers`).
 
     python -m llmgym.train.command --env math --policy tiny --algo sft --steps 100 --out runs/sft
 """
@@ -22,7 +24,7 @@ from typing import Sequence
 
 from llmgym.errors import LLMGymError
 
-from .config import TrainConfig, load_config, read_yaml_mapping
+from .config import TrainConfig, load_config, merge_options, read_yaml_mapping
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,8 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         typ = int if kind.startswith("int") else float if kind.startswith("float") else str
         default = f.default if f.default is not None else None
         shown = f" (default: {default})" if default is not None and f.name not in ("resume", "config") else ""
-        parser.add_argument(flag, dest=f.name, type=typ, default=None, metavar=f.name.upper(),
-                            help=help_text + shown, **({"action": "append"} if f.name == "env" else {}))
+        metavar = {"trl": "KEY=VALUE", "report_to": "TRACKER"}.get(f.name, f.name.upper())
+        parser.add_argument(flag, dest=f.name, type=typ, default=None, metavar=metavar,
+                            help=help_text + shown, **({"action": "append"} if f.name in ("env", "trl") else {}))
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
@@ -47,6 +50,10 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
     overrides = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig)
                  if f.name not in ("config", "resume")}
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    if "trl" in overrides:
+        from .trl_options import parse_pairs
+
+        overrides["trl"] = parse_pairs(overrides["trl"])  # merged key by key into the file's (or run's) trl:
     if args.resume:
         from .rundir import RunDir
 
@@ -57,7 +64,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
             raise LLMGymError(f"{run.path} is not a run directory (no config.yaml)")
         recorded = read_yaml_mapping(run.config, "the run's config")
         check_run_files(run.path)
-        data = {**recorded, **overrides, "out": args.resume}
+        data = {**merge_options(recorded, overrides), "out": args.resume}
         return TrainConfig.from_mapping(data), True
     return load_config(args.config, overrides), False
 
@@ -123,6 +130,9 @@ def check_before_work(cfg: TrainConfig, resume: bool) -> None:
     check_policy_name(cfg.policy)
     if cfg.out and not resume:
         check_out_dir(cfg.out)
+    from .trackers import check_installed
+
+    check_installed(cfg.report_to)  # a chosen tracker that is not installed: the extra to install
 
 
 def check_policy_name(spec: str) -> None:
@@ -138,6 +148,9 @@ def run(args: argparse.Namespace) -> int:
     """Run `llmgym train` from parsed arguments; user errors raise LLMGymError."""
     cfg, resume = config_from_args(args)
     check_before_work(cfg, resume)
+    from .trl_options import checked
+
+    cfg = checked(cfg)  # --trl against the algorithm's TRL config (imports TRL, only when given)
     from .run import train
 
     train(cfg, resume=resume)

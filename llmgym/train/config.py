@@ -72,6 +72,13 @@ class TrainConfig:
                               "stop|watch|off[:KEY=VALUE,...], e.g. stop:eval_every=10,patience=3,"
                               "min_gold_drop=0.05,max_kl=80 (keys: llmgym.rlhf.guard.GuardConfig; "
                               "VALUE none disables a rule)")
+    trl: dict[str, Any] | None = _opt(None, "a field of the algorithm's TRL config, KEY=VALUE (repeatable; YAML: a "
+                                            "mapping), e.g. loss_type=grpo, num_iterations=2, scale_rewards=batch, "
+                                            "mask_truncated_completions=true; fields llmgym sets are refused with "
+                                            "the option to use (llmgym.train.trl_options)")
+    report_to: str = _opt("none", "tracker that also gets every metrics row (TRL's logs, held-out, per-component, "
+                                  "guard): tensorboard, wandb (offline), mlflow, trackio or none; several: "
+                                  "tensorboard,wandb (pip install 'llm-gym[trackers]'; llmgym.train.trackers)")
     resume: str | None = _opt(None, "continue the run in this directory from its last checkpoint", cli_only=True)
     config: str | None = _opt(None, "YAML file with any of these options (the command line overrides it)",
                               cli_only=True)
@@ -106,6 +113,13 @@ class TrainConfig:
         from llmgym.rlhf.guard import GuardConfig
 
         self.guard = GuardConfig.from_spec(self.guard).to_spec()  # checked now, recorded in one spelling
+        from .trackers import parse_report_to
+        from .trl_options import as_options
+
+        # Their shape here; the TRL options' names and values against the algorithm's TRL config where
+        # TRL is imported anyway (`trl_options.checked` before work, `config_kwargs` when it is built).
+        self.trl = as_options(self.trl)
+        self.report_to = parse_report_to(self.report_to)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> "TrainConfig":
@@ -124,6 +138,11 @@ class TrainConfig:
                 # A mixture: a YAML list (or several --env), each item one env spec.
                 values[key] = [_coerce(known[key], item) for item in value]
                 continue
+            if key in ("trl", "report_to") and isinstance(value, (Mapping, list, tuple)):
+                values[key] = value  # a YAML mapping of TRL options, a YAML list of trackers: read in __post_init__
+                continue
+            if key == "report_to" and value is False:  # YAML's unquoted `report_to: off`
+                value = "none"
             if key == "guard" and isinstance(value, (Mapping, bool)):
                 # YAML gives `guard: {patience: 3}` as a mapping and an unquoted `guard: off` as False.
                 from llmgym.rlhf.guard import GuardConfig
@@ -214,8 +233,27 @@ def load_config(path: str | None, overrides: Mapping[str, Any] | None = None) ->
         if not p.is_file():
             raise LLMGymError(f"config file {path} does not exist")
         data.update(read_yaml_mapping(p, "config file"))
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return TrainConfig.from_mapping(data)
+    return TrainConfig.from_mapping(merge_options(data, overrides or {}))
+
+
+def merge_options(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`overrides` (flags) over `base` (a YAML file, a run's config.yaml): each option replaced as a whole
+    except `trl`, whose KEY=VALUE pairs replace the base's pairs key by key.
+
+    >>> merge_options({"steps": 4, "trl": {"loss_type": "grpo", "num_iterations": 2}},
+    ...               {"steps": 8, "trl": {"num_iterations": "3"}})
+    {'steps': 8, 'trl': {'loss_type': 'grpo', 'num_iterations': '3'}}
+    """
+    from .trl_options import as_options
+
+    merged = dict(base)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "trl" and base.get("trl") is not None:
+            value = {**as_options(base["trl"]), **as_options(value)}
+        merged[key] = value
+    return merged
 
 
 def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:

@@ -6,6 +6,8 @@
     RUN/checkpoints/        TRL/Trainer checkpoints; LATEST names the newest complete one
     RUN/final/              the trained model (loadable with --policy RUN)
     RUN/summary.json        before/after held-out figures, env version, wall time, ranks that took part
+    RUN/tensorboard/, ...   the trackers config.yaml's `report_to` names (`llmgym.train.trackers`): every
+                            metrics row also goes to them, from config.yaml's writing to summary.json's
 
 Trainer writes a checkpoint folder file by file; LATEST is replaced atomically (temp file +
 `os.replace`) only after the folder is complete, so a `kill -9` during a save leaves LATEST on the
@@ -32,6 +34,8 @@ from typing import Any, Iterable
 
 from llmgym.errors import LLMGymError
 from llmgym.io import atomic_dir, atomic_write_text as atomic_write, append_jsonl, clean_leftovers, read_jsonl
+
+from .trackers import OPEN
 
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
 # config.yaml's first line records the version of the env trained on. A comment, not a key: the
@@ -60,6 +64,10 @@ class RunDir:
         head = "" if env_version is None else (f"# env_version: {json.dumps(str(env_version))} (the version of "
                                                "the env trained on: a record, not an option)\n")
         atomic_write(self.config, head + yaml.safe_dump(data, sort_keys=False))
+        if data.get("report_to", "none") != "none":
+            # A resumed run's rows continue after the kept ones (cut_after ran before this).
+            first = max((int(r.get("step", 0)) for r in self.rows()), default=-1) + 1
+            OPEN.start(self.path, data["report_to"], data, first_step=first)
 
     def read_config(self) -> dict[str, Any]:
         import yaml
@@ -87,7 +95,9 @@ class RunDir:
         append_jsonl(path, rows, default=_plain)
 
     def log_metrics(self, row: dict[str, Any]) -> None:
+        """Append a row to metrics.jsonl, and send it to the run's trackers (`report_to`) when it has some."""
         self.append(self.metrics, [row])
+        OPEN.send(self.path, row)
 
     def rows(self, path: Path | None = None) -> list[dict[str, Any]]:
         """Rows of a jsonl file; a torn last line (a kill mid-write) is dropped, any other bad line
@@ -134,7 +144,9 @@ class RunDir:
             tokenizer.save_pretrained(tmp)
 
     def write_summary(self, data: dict[str, Any]) -> None:
+        """summary.json, the run's last write: the run's trackers are closed after it."""
         atomic_write(self.summary, json.dumps(data, indent=2, default=_plain) + "\n")
+        OPEN.finish(self.path)
 
     def finished_summary(self, steps: int) -> dict[str, Any] | None:
         """The summary of a run already finished for `steps` training steps, else None."""
