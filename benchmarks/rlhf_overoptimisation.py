@@ -189,7 +189,7 @@ def rl_stage(args, rl: Path, start: Path, rm_dir: Path, guard_cfg) -> dict:
     run = RunDir(rl)
     run.write_config(cfg.to_dict())
     policy = HFPolicy(str(start))
-    guard = guard_for_env(env, rl, policy.model, policy.tokenizer, config=cfg.guard, max_tokens=args.max_tokens,
+    guard = guard_for_env(env, rl, policy, config=cfg.guard, max_tokens=args.max_tokens,
                           kl_logged_by_trainer=args.beta > 0, seed=args.seed)
     callbacks = make_callbacks(run, is_main=True, eval_every=0, evaluate_now=lambda m: {}, say=print, world_size=1)
     on_scores = sample_logger(run, is_main=True, every=cfg.samples_every, weights={r.name: w for r, w in env.rubric.entries})
