@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import shutil
 import tempfile
@@ -14,6 +15,31 @@ import pytest
 
 from llmgym import FunctionReward, Rubric, Score, SingleTurnEnv, Task
 from llmgym.parsing import extract_answer
+
+
+THREADS_VAR = "LLMGYM_TEST_THREADS"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`LLMGYM_TEST_THREADS=N pytest ...` runs the suite with torch on N threads (and subprocesses
+    with OMP_NUM_THREADS=N unless a test sets its own), since the thread count changes the order of
+    floating-point sums and so every trained weight: a test that passes only at one count is fragile."""
+    value = os.environ.get(THREADS_VAR)
+    if not value:
+        return
+    if not value.isdigit() or int(value) < 1:
+        raise pytest.UsageError(f"{THREADS_VAR} must be a positive integer, got {value!r}")
+    os.environ["OMP_NUM_THREADS"] = value
+    try:
+        import torch
+    except ImportError:  # the suite's torch-free tests still run
+        return
+    torch.set_num_threads(int(value))
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    value = os.environ.get(THREADS_VAR)
+    return f"{THREADS_VAR}={value}: torch on {value} thread(s)" if value else None
 
 
 def exact(completion: str, task: Task) -> Score:

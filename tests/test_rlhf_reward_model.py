@@ -3,6 +3,7 @@ pairs like the gold labeler, loads by path as the `reward_model` reward, and sco
 `llmgym rm` wraps it on the command line."""
 
 import json
+import math
 
 import pytest
 
@@ -20,22 +21,67 @@ TINY = "tiny:hidden=64,layers=1,heads=4"
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("rm")
     data = root / "rankings.jsonl"
-    rk.append(data, simulate_rankings(llmgym.make("rlhf"), 200, 5, seed=0))
-    metrics = train_reward_model(RMConfig(data=str(data), base=TINY, out=str(root / "rm"), steps=80,
+    rk.append(data, simulate_rankings(llmgym.make("rlhf"), 600, 5, seed=0))
+    metrics = train_reward_model(RMConfig(data=str(data), base=TINY, out=str(root / "rm"), steps=120,
                                           batch_size=16, max_length=64, learning_rate=2e-3), say=lambda m: None)
     return root, metrics
 
 
-def test_reward_model_beats_chance_on_held_out_pairs_against_gold(trained):
-    _, metrics = trained
-    assert metrics["heldout_pairs"] >= 40 and metrics["heldout_gold_pairs"] >= 40
-    # Chance is 50% (+-4% at ~150 pairs); a model that learned nothing about gold stays near it.
-    # This 1-layer, 64-wide character model reaches ~65% in 80 steps; larger ones reach ~75%.
-    assert metrics["heldout_pairs"] >= 100
-    assert metrics["heldout_gold_accuracy"] >= 0.6, metrics
-    assert metrics["heldout_accuracy"] >= 0.6, metrics
+def ordered_like(scorer, pairs):
+    """Per pair: 1 if the scorer puts chosen above rejected, 1/2 for a tie, else 0."""
+    chosen = scorer.score([p["prompt"] for p in pairs], [p["chosen"] for p in pairs])
+    rejected = scorer.score([p["prompt"] for p in pairs], [p["rejected"] for p in pairs])
+    return [1.0 if c > r else 0.5 if c == r else 0.0 for c, r in zip(chosen, rejected)]
 
 
+def clustered_mean(values, groups):
+    """Mean and its standard error clustered by group: pairs of one prompt share its completions,
+    so they are not independent draws, and the error is counted over prompts."""
+    by_group = {}
+    for value, group in zip(values, groups):
+        by_group.setdefault(group, []).append(value)
+    n, k = len(values), len(by_group)
+    mean = sum(values) / n
+    spread = sum((sum(v) - mean * len(v)) ** 2 for v in by_group.values())
+    return mean, math.sqrt(k / (k - 1) * spread) / n
+
+
+@pytest.mark.timeout(900)  # the first to run fits the reward model: ~30 s, minutes on a crowded machine
+def test_reward_model_orders_held_out_pairs_like_gold_above_noise(trained):
+    """Held-out pairwise accuracy beats chance (1/2), and the same reward model before training
+    (same base and seed, fresh head), each by more than 3 standard errors clustered by prompt and
+    measured here; not a fixed floor, since the same seed fits other weights on another CPU or
+    thread count. Both baselines, because what learned nothing is not at 1/2 exactly: the untrained
+    head has a bias of its own (0.425 here). Measured on an Intel Xeon (1 and 2 threads): 0.762 +-
+    0.024 on 567 held-out pairs of 102 prompts, 11 errors above chance and 0.34 +- 0.04 above the
+    untrained model; with 200 prompts and 80 steps it was 0.654 +- 0.049, 3.1 errors, which is why
+    the fixture is this size."""
+    import torch
+
+    from llmgym.rlhf.reward_model import RewardScorer, gold_pairs, reward_model_from_policy
+    from llmgym.train.run import load_policy
+
+    root, metrics = trained
+    records = [r for r in rk.read(root / "rankings.jsonl") if held_out(r, RMConfig.eval_fraction)]
+    scorer = RewardScorer.load(str(root / "rm"))
+    torch.manual_seed(0)  # as train_reward_model starts: the model it began from
+    start = load_policy(TINY, 0)
+    untrained = RewardScorer(reward_model_from_policy(start.model).eval(), start.tokenizer, max_length=64)
+    labelled = list(rk.preference_pairs(records))
+    gold = [dict(p, group=json.dumps(p["prompt"])) for p in gold_pairs(records)]
+    assert len(labelled) == metrics["heldout_pairs"] and len(gold) == metrics["heldout_gold_pairs"]
+    for pairs in (labelled, gold):
+        groups = [p["group"] for p in pairs]
+        after, before = ordered_like(scorer, pairs), ordered_like(untrained, pairs)
+        acc, noise = clustered_mean(after, groups)
+        gain, gain_noise = clustered_mean([a - b for a, b in zip(after, before)], groups)
+        print(f"held-out pairwise accuracy {acc:.3f} +- {noise:.3f} on {len(pairs)} pairs "
+              f"({(acc - 0.5) / noise:.1f} errors above chance), {gain:+.3f} +- {gain_noise:.3f} over untrained")
+        assert acc - 0.5 > 3 * noise, (acc, noise, len(pairs))
+        assert gain > 3 * gain_noise, (gain, gain_noise, len(pairs))
+
+
+@pytest.mark.timeout(900)
 def test_saved_model_loads_by_path_as_a_reward_and_scores_in_batches(trained):
     root, _ = trained
     path = root / "rm"
@@ -86,6 +132,7 @@ def test_rm_cli_simulate_check_and_bad_data(tmp_path, capsys):
     assert "imply no pairs" in capsys.readouterr().err
 
 
+@pytest.mark.timeout(900)
 def test_best_of_n_against_the_reward_model_is_guarded_and_stops_keeping_the_best(trained, tmp_path):
     """`--algo bon` against a learned reward gets the over-optimisation guard as GRPO does: a probe
     before the first round and after each one, and a stop (here: a KL budget of 0 nats, crossed by

@@ -71,7 +71,20 @@ class DigitEnv(ToyAddEnv):
         return Task(f"echo {d} {noise}", d, meta={"solution": f"\\boxed{{{d}}}"})
 
 
-ENVS = (ToyAddEnv, ConstantEnv, EchoEnv, DigitEnv)
+class NoisyAddEnv(ToyAddEnv):
+    """`a+b=? xyz`: toyadd's hundred sums under 100 x 26^3 prompts (three letters the answer ignores),
+    so the eval split shares every sum with train but never a prompt. RL on toyadd itself learns its
+    71 train sums and not the 29 held-out ones; here held-out accuracy measures the sums learned."""
+
+    name = "toyaddx"
+
+    def generate_task(self, rng):
+        task = super().generate_task(rng)
+        noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(3))
+        return Task(f"{task.prompt} {noise}", task.answer, meta=task.meta)
+
+
+ENVS = (ToyAddEnv, ConstantEnv, EchoEnv, DigitEnv, NoisyAddEnv)
 
 
 if __name__ == "__main__":  # `python tests/train_toy.py ARGS`: llmgym train with the toy envs registered
