@@ -143,20 +143,10 @@ def main() -> None:
 
 
 def red_team_table(n_tasks: int, direct) -> None:
-    import llmgym
     from llmgym.parsing import extract_answer
-    from llmgym.rewards.redteam import red_team
+    from llmgym.rewards.redteam import red_team, sample_tasks
 
-    envs, tasks = {}, []
-    for family in ("arithmetic", "word", "algebra"):
-        for level in range(1, 6):
-            env = llmgym.make("math", level=level, family=family)
-            for task in env.tasks("eval", n=n_tasks, seed=2):
-                envs[task.id], _ = env, tasks.append(task)
-    for level in range(1, 6):
-        env = llmgym.make("counting", level=level, family="mixed")
-        for task in env.tasks("eval", n=2 * n_tasks, seed=2):
-            envs[task.id], _ = env, tasks.append(task)
+    tasks, reference = sample_tasks(n_tasks, seed=2)
     reward = AnswerReward()
 
     class _Verdict:
@@ -172,9 +162,9 @@ def red_team_table(n_tasks: int, direct) -> None:
 
     skip = ("huge", "degenerate_whitespace")  # math-verify alone takes seconds each on these
     start = time.perf_counter()
-    ours_fp, ours_fn = red_team(reward.score, tasks, reference=lambda t: envs[t.id].reference(t))
+    ours_fp, ours_fn = red_team(reward.score, tasks, reference=reference)
     elapsed = time.perf_counter() - start
-    mv_fp, mv_fn = red_team(math_verify_alone, tasks, reference=lambda t: envs[t.id].reference(t), skip=skip)
+    mv_fp, mv_fn = red_team(math_verify_alone, tasks, reference=reference, skip=skip)
     print(f"\nred team over {len(tasks)} tasks ({elapsed:.1f} s for ours): "
           "adversarial families (false positives) and legitimate ones (false negatives)")
     print(f"  {'family':<24} {'n':>6} {'ours':>8} {'math-verify':>12} {'slowest step':>14}")

@@ -231,3 +231,21 @@ def red_team(score: Callable[[str, Task], Any], tasks: Iterable[Task],
                         if len(result.examples) < 5:
                             result.examples.append((str(task.answer), completion[:120]))
     return fp, fn
+
+
+def sample_tasks(n_per_level: int, seed: int = 0) -> tuple[list[Task], Callable[[Task], str | None]]:
+    """Eval tasks of every math family and level (`n_per_level` each) and of counting (twice that
+    per level), and a function giving each task's reference solution: the red team's usual sample."""
+    import llmgym
+
+    envs: dict[str, Any] = {}
+    tasks: list[Task] = []
+    specs = [("math", {"level": lv, "family": f}, n_per_level) for f in ("arithmetic", "word", "algebra")
+             for lv in range(1, 6)]
+    specs += [("counting", {"level": lv, "family": "mixed"}, 2 * n_per_level) for lv in range(1, 6)]
+    for name, options, n in specs:
+        env = llmgym.make(name, **options)
+        for task in env.tasks("eval", n=n, seed=seed):
+            envs[task.id] = env
+            tasks.append(task)
+    return tasks, lambda task: envs[task.id].reference(task)

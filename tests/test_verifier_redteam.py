@@ -14,7 +14,7 @@ import llmgym
 from llmgym import Task
 from llmgym.parsing import extract_answer
 from llmgym.rewards.answer import AnswerReward
-from llmgym.rewards.redteam import red_team
+from llmgym.rewards.redteam import red_team, sample_tasks
 from llmgym.rewards.verify import answers_match
 
 
@@ -141,29 +141,15 @@ def test_degenerate_whitespace_does_not_hide_a_box():
     assert _score("x" * 100_000 + " 12", "12") == 0.0  # the start was not read: no last-number credit
 
 
-def _sample_tasks(n_per_level: int):
-    envs, tasks = {}, []
-    for family in ("arithmetic", "word", "algebra"):
-        for level in range(1, 6):
-            env = llmgym.make("math", level=level, family=family)
-            for task in env.tasks("eval", n=n_per_level, seed=1):
-                envs[task.id], _ = env, tasks.append(task)
-    for level in range(1, 6):
-        env = llmgym.make("counting", level=level, family="mixed")
-        for task in env.tasks("eval", n=2 * n_per_level, seed=1):
-            envs[task.id], _ = env, tasks.append(task)
-    return envs, tasks
-
-
 def _table(results) -> str:
     return "\n".join(f"  {family:<22} {r.errors}/{r.n}  e.g. {r.examples[:2]}" for family, r in results.items())
 
 
 @pytest.mark.timeout(600)
 def test_red_team_finds_no_false_positive_and_accepts_legitimate_forms():
-    envs, tasks = _sample_tasks(n_per_level=2)
+    tasks, reference = sample_tasks(n_per_level=2, seed=1)
     reward = AnswerReward()
-    fp, fn = red_team(reward.score, tasks, reference=lambda t: envs[t.id].reference(t), skip=("huge",))
+    fp, fn = red_team(reward.score, tasks, reference=reference, skip=("huge",))
     huge_fp, _ = red_team(reward.score, tasks[:: len(tasks) // 3][:3], reference=None)
     false_positives = {f: r for f, r in {**fp, "huge": huge_fp["huge"]}.items() if r.errors}
     assert not false_positives, "false positives:\n" + _table(false_positives)
