@@ -104,6 +104,8 @@ def test_smollm2_converts_the_embedded_gguf_once_and_reuses_the_cache(tmp_path, 
     from llmgym.policies import smollm2
 
     monkeypatch.setenv("LLMGYM_CACHE", str(tmp_path))
+    # The dequantisation runs in a child process, so its ~1.2 GB peak never stays in this one.
+    monkeypatch.setattr(smollm2, "convert_in_process", lambda *a: pytest.fail("converted in this process"))
     path = smollm2.converted_path()
     assert path == tmp_path / smollm2.CACHE_NAME and (path / "model.safetensors").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left behind
@@ -115,3 +117,23 @@ def test_smollm2_converts_the_embedded_gguf_once_and_reuses_the_cache(tmp_path, 
     out = policy.generate([[{"role": "user", "content": "What is 2+3? Answer with a number."}]], 1,
                           SamplingParams(temperature=0.0, max_tokens=12))
     assert "5" in out[0][0].text
+
+
+def test_a_failed_conversion_is_reported_and_leaves_no_model_behind(tmp_path):
+    from llmgym.policies import smollm2
+
+    junk = tmp_path / "broken.gguf"
+    junk.write_bytes(b"not a gguf file")
+    target = tmp_path / "cache" / smollm2.CACHE_NAME
+    with pytest.raises(RuntimeError, match="failed") as err:
+        smollm2.convert(junk, target)
+    assert str(junk) in str(err.value) and not target.exists()
+
+
+@pytest.mark.parametrize("module", ["llmgym.policies.hf", "llmgym.policies.tiny"])
+def test_doctests_of_the_policy_modules_pass(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
