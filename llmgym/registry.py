@@ -165,6 +165,31 @@ def parse_name_options(text: str) -> tuple[str, dict[str, Any]]:
     return name.strip(), options
 
 
+def top_level_chars(text: str) -> Iterator[tuple[int, str]]:
+    """(index, char) of each character outside quotes and brackets (quotes skip escaped characters).
+
+    >>> [i for i, ch in top_level_chars("a='x,y',b") if ch == ","]
+    [7]
+    """
+    depth, quote, i = 0, "", 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[({":
+            depth += 1
+        elif ch in "])}":
+            depth -= 1
+        elif depth == 0:
+            yield i, ch
+        i += 1
+
+
 def _split_top_level(text: str, whole: str | None = None) -> list[str]:
     """Split on commas outside brackets and quotes, so `tools=['a','b']` and `path='a,b'` stay one item.
 

@@ -27,7 +27,7 @@ import math
 from typing import Any
 
 from .errors import LLMGymError, UnknownNameError
-from .registry import Registry, _split_top_level, parse_name_options
+from .registry import Registry, _split_top_level, parse_name_options, top_level_chars
 from .rubric import Rubric
 
 HOW = "rubric= takes reward names, e.g. rubric=exact, rubric=[exact@0.5,length@0] or rubric=+exact@0.5"
@@ -41,24 +41,7 @@ def last_top_level(text: str, char: str) -> int:
     >>> last_top_level("counting:rubric=[exact@0.5]", "@")
     -1
     """
-    depth, quote, last, i = 0, "", -1, 0
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1  # an escaped character, a quote included
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "[({":
-            depth += 1
-        elif ch in "])}":
-            depth -= 1
-        elif ch == char and depth == 0:
-            last = i
-        i += 1
-    return last
+    return max((i for i, ch in top_level_chars(text) if ch == char), default=-1)
 
 
 def split_weight(text: str) -> tuple[str, float | None]:
