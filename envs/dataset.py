@@ -51,7 +51,7 @@ from array import array
 from functools import cached_property
 from typing import Any, Iterator, Sequence
 
-from llmgym.env import SPLITS, SingleTurnEnv, split_of
+from llmgym.env import SingleTurnEnv, check_tasks_request, split_of
 from llmgym.errors import LLMGymError
 from llmgym.rubric import Rubric
 from llmgym.types import Message, Task
@@ -214,10 +214,7 @@ class DatasetEnv(SingleTurnEnv):
         The shuffle buffer takes rows of both splits and the split is picked as they leave it, so
         the first task of either split comes after about `SHUFFLE_BUFFER` rows, never the whole file.
         """
-        if split not in SPLITS:
-            raise LLMGymError(f"split must be one of {SPLITS}, got {split!r}")
-        if n is not None and n < 0:
-            raise LLMGymError(f"n must be >= 0, got {n}")
+        check_tasks_request(split, n)
         if n == 0:
             return
         from_eval_file = split == "eval" and self.eval_source is not None

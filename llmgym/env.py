@@ -103,6 +103,14 @@ def split_of(task_id: str, eval_fraction: float) -> str:
     return "eval" if bucket < eval_fraction else "train"
 
 
+def check_tasks_request(split: str, n: int | None) -> None:
+    """The arguments of `tasks(split, n)`, checked the same way by every env."""
+    if split not in SPLITS:
+        raise LLMGymError(f"split must be one of {SPLITS}, got {split!r}")
+    if n is not None and n < 0:
+        raise LLMGymError(f"n must be >= 0, got {n}")
+
+
 class TextEnv(gym.Env[str, str]):
     """Base class of every llmgym environment: observations and actions are text.
 
@@ -172,10 +180,7 @@ class TextEnv(gym.Env[str, str]):
 
     def tasks(self, split: str = "train", n: int | None = None, seed: int = 0) -> Iterator[Task]:
         """Deterministic stream of distinct tasks of one split; stops at `n` or when exhausted."""
-        if split not in SPLITS:
-            raise LLMGymError(f"split must be one of {SPLITS}, got {split!r}")
-        if n is not None and n < 0:
-            raise LLMGymError(f"n must be >= 0, got {n}")
+        check_tasks_request(split, n)
         if n == 0:
             return
         fixed = self.task_list()
