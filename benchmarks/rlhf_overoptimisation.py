@@ -163,7 +163,6 @@ def main(argv: list[str] | None = None) -> int:
 def rl_stage(args, rl: Path, start: Path, rm_dir: Path, guard_cfg) -> dict:
     """GRPO from `start` against the reward model (or, with --control, the gold labeler) -> `rl`;
     returns the run's summary."""
-    import llmgym
     from llmgym.train.config import TrainConfig
 
     reward_env = f"{args.env},reward=gold" if args.control else f"{args.env},reward=reward_model:{rm_dir}"
@@ -172,32 +171,20 @@ def rl_stage(args, rl: Path, start: Path, rm_dir: Path, guard_cfg) -> dict:
                       max_completion_length=args.max_tokens, temperature=args.temperature, beta=args.beta,
                       save_every=0, eval_every=0, eval_tasks=8, samples_every=5, seed=args.seed,
                       guard=guard_cfg.to_spec())
+    from llmgym.train.run import train
+
     if not args.control:
         # Exactly `llmgym train` with these options (the command the docs print), which adds the guard.
-        from llmgym.train.run import train
-
         return train(cfg)
     # The control: train() adds no guard when gold is the reward itself, so the probe (proxy = gold)
-    # is attached here to draw the same curve.
-    from llmgym.policies.hf import HFPolicy
+    # is passed in to draw the same curve.
     from llmgym.rlhf.guard import guard_for_env
-    from llmgym.train.algos import fit_rl
-    from llmgym.train.callbacks import make_callbacks, sample_logger
-    from llmgym.train.rundir import RunDir
 
-    env = llmgym.make(reward_env)
-    run = RunDir(rl)
-    run.write_config(cfg.to_dict())
-    policy = HFPolicy(str(start))
-    guard = guard_for_env(env, rl, policy, config=cfg.guard, max_tokens=args.max_tokens,
-                          kl_logged_by_trainer=args.beta > 0, seed=args.seed)
-    callbacks = make_callbacks(run, is_main=True, eval_every=0, evaluate_now=lambda m: {}, say=print, world_size=1)
-    on_scores = sample_logger(run, is_main=True, every=cfg.samples_every, weights={r.name: w for r, w in env.rubric.entries})
-    t = time.perf_counter()
-    trainer = fit_rl(cfg, env, policy.model, policy.tokenizer, str(run.checkpoints), callbacks + [guard],
-                     on_scores, 1, None)
-    return {"run": str(rl), "env": reward_env, "policy": cfg.policy, "algo": "grpo",
-            "steps": int(trainer.state.global_step), "wall_seconds": time.perf_counter() - t}
+    def probe(ctx):
+        return guard_for_env(ctx.env, ctx.run.path, ctx.policy, config=cfg.guard, max_tokens=args.max_tokens,
+                             kl_logged_by_trainer=args.beta > 0, seed=args.seed)
+
+    return train(cfg, callbacks=[probe])
 
 
 def fit_sft_policy(env, out: Path, steps: int, seeds: int, seed: int, mix: float = 0.0) -> None:

@@ -27,7 +27,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from llmgym.errors import LLMGymError
 
@@ -114,8 +114,12 @@ def mixture_figures(per_env: dict[str, dict[str, float]]) -> dict[str, float]:
     return pooled
 
 
-def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
-    """Run training as configured; returns the summary (also written to summary.json)."""
+def train(cfg: TrainConfig, *, resume: bool = False, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Run training as configured; returns the summary (also written to summary.json).
+
+    `callbacks` are added to the run's own: each a transformers `TrainerCallback`, or a function of the
+    `RunContext` that returns one (called once env, policy and run directory exist, e.g. to build a
+    probe over `ctx.policy`). Every algorithm gets them, `bon` included."""
     import torch
     from accelerate import PartialState
     from rich.console import Console
@@ -225,7 +229,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
         steps_done = done_steps
     else:
         model, steps_done = _fit(algorithm, cfg, env if len(mixture) == 1 else mixture, policy, run, state,
-                                 checkpoint, done_steps, say=say, evaluate_now=evaluate_now)
+                                 checkpoint, done_steps, say=say, evaluate_now=evaluate_now, extra=callbacks)
     if cfg.lora and hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()  # final/ loads as a plain model (--policy RUN)
 
@@ -256,7 +260,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict[str, Any]:
 
 
 def _fit(algorithm: Algorithm, cfg: TrainConfig, env: Any, policy: Any, run: RunDir, state: Any,
-         checkpoint: str | None, done_steps: int, *, say: Any, evaluate_now: Any) -> tuple[Any, int]:
+         checkpoint: str | None, done_steps: int, *, say: Any, evaluate_now: Any,
+         extra: Sequence[Any] = ()) -> tuple[Any, int]:
     """Hand the run to `algorithm` from `checkpoint` (step `done_steps`) to `cfg.steps`; the model and
     the steps done. `env` is the env, or the `Mixture` of several (which `data` and `algos` take in
     its place)."""
@@ -296,6 +301,10 @@ def _fit(algorithm: Algorithm, cfg: TrainConfig, env: Any, policy: Any, run: Run
     ctx = RunContext(config=cfg, env=env, policy=policy, run=run, callbacks=callbacks, evaluate=evaluate_now,
                      say=say, rank=state.process_index, world_size=world, checkpoint=checkpoint,
                      done_steps=done_steps, on_scores=on_scores, guard=guard)
+    from transformers import TrainerCallback
+
+    for item in extra:  # the caller's: a callback, or a function of the context that builds one
+        callbacks.append(item if isinstance(item, TrainerCallback) or not callable(item) else item(ctx))
     result = algorithm.fit(ctx)
     return result.model, result.steps
 
