@@ -5,28 +5,35 @@ and train on it" loop; no policy gradient, so no group baseline and no KL refere
 
 Each round takes the next `batch_size` train prompts, samples `num_generations` completions for
 each through `llmgym.rollout`, keeps the best-scoring completion of every prompt that earned
-reward > 0, and runs SFTTrainer over the kept ones (one pass). The optimizer restarts each round:
-each round is a fresh SFT on a fresh dataset, as in rejection-sampling fine-tuning. A round is a
-`step` in metrics.jsonl; every `save_every` rounds the model is checkpointed (folder written, then
-LATEST replaced), so `--resume` continues from the last saved round.
+reward > 0, and runs SFTTrainer over the kept ones (one pass).
+
+The optimizer (and its learning-rate schedule) restarts each round, on purpose: each round is a
+fresh SFT on a fresh dataset, as in rejection-sampling fine-tuning, so Adam's moments of the last
+round's samples would steer this round's; and a checkpoint holds only the model, so a resumed run
+trains exactly as one that was never stopped.
+
+A round is a step for the run's callbacks (`RunContext.callbacks`, driven by `RoundEvents` as a
+Trainer drives them): its figures become the metrics.jsonl row through `on_log`, held-out
+evaluation and the over-optimisation guard run in `on_step_end`, and every `save_every` rounds the
+model is checkpointed (the folder renamed into place whole, then `on_save` points LATEST at it), so
+`--resume` continues from the last saved round.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
 import tempfile
 import time
-from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from llmgym.env import TextEnv
+from llmgym.io import save_model_dir
 from llmgym.train.algorithm import Algorithm, FitResult, RunContext
-from llmgym.train.callbacks import eval_row
 from llmgym.train.config import TrainConfig
-from llmgym.train.rundir import RunDir, atomic_write
+from llmgym.train.rundir import RunDir
 
 
 class BestOfN(Algorithm):
@@ -43,8 +50,8 @@ class BestOfN(Algorithm):
 
     def fit(self, ctx: RunContext) -> FitResult:
         model, rounds = fit_bon(ctx.config, ctx.env, ctx.policy, ctx.model, ctx.tokenizer, ctx.run, ctx.checkpoint,
-                                ctx.done_steps, is_main=ctx.is_main, world=ctx.world_size, say=ctx.say,
-                                evaluate_now=ctx.evaluate, guard=ctx.guard)
+                                ctx.done_steps, callbacks=ctx.callbacks, is_main=ctx.is_main, world=ctx.world_size,
+                                say=ctx.say)
         return FitResult(model, rounds)
 
 
@@ -83,16 +90,18 @@ def best_of_n(cfg: TrainConfig, env: TextEnv, policy: Any, tasks: list, round_in
 
 
 def fit_bon(cfg: TrainConfig, env: TextEnv, policy: Any, model: Any, tokenizer: Any, run: RunDir,
-            checkpoint: str | None, done_rounds: int, *, is_main: bool, world: int,
-            say: Callable[[str], None], evaluate_now: Callable[[Any], dict], guard: Any = None) -> tuple[Any, int]:
+            checkpoint: str | None, done_rounds: int, *, callbacks: Sequence[Any], is_main: bool, world: int,
+            say: Callable[[str], None]) -> tuple[Any, int]:
     """Run the remaining rounds; returns the model and the number of rounds done.
 
-    `guard` is a transformers `TrainerCallback` (the over-optimisation guard of a run against a
-    learned reward): it sees the start and the end of every round as it would see optimizer steps,
-    and when it sets `should_training_stop` no further round runs.
+    `callbacks` are the run's transformers `TrainerCallback`s (`RunContext.callbacks`: metrics rows,
+    held-out evaluation, checkpoint markers, the over-optimisation guard, the caller's own), driven
+    as a Trainer drives them with a round as its optimizer step: `on_train_begin`, then per round
+    `on_step_begin`, `on_step_end`, `on_log` with the round's figures and, after a checkpoint,
+    `on_save`; `on_train_end` last. A callback that sets `should_training_stop` (the guard) ends the
+    run after that round.
     """
     from datasets import Dataset
-    from transformers import TrainerControl
 
     from llmgym.train.algos import sft_trainer
 
@@ -102,19 +111,13 @@ def fit_bon(cfg: TrainConfig, env: TextEnv, policy: Any, model: Any, tokenizer: 
         model = default_gym().make_policy(checkpoint).model  # a round's checkpoint: a whole model
     pool = list(env.tasks("train", n=cfg.train_tasks, seed=cfg.seed))
     sampler = policy.with_model(model)  # samples from the model being trained (llmgym.types.TrainablePolicy)
+    events = RoundEvents(callbacks, cfg, run, done_rounds, tokenizer)
 
-    def notify_guard(event: str, step: int) -> bool:
-        """Pass a round boundary to the guard; True when it asks to stop."""
-        if guard is None:
-            return False
-        control = TrainerControl()
-        getattr(guard, event)(None, SimpleNamespace(global_step=step), control, model=model)
-        return bool(control.should_training_stop)
-
-    notify_guard("on_train_begin", done_rounds)
+    events.fire("on_train_begin", model)
     done = done_rounds
     for r in range(done_rounds, cfg.steps):
         t0 = time.perf_counter()
+        events.fire("on_step_begin", model)
         k = cfg.batch_size
         start = (r * k) % len(pool)
         tasks = (pool[start:] + pool[:start])[:k]
@@ -123,6 +126,7 @@ def fit_bon(cfg: TrainConfig, env: TextEnv, policy: Any, model: Any, tokenizer: 
         if rows:
             steps = max(1, math.ceil(len(rows) / cfg.batch_size))
             with tempfile.TemporaryDirectory() as scratch:
+                # The round's own trainer gets no callbacks: its inner steps are not the run's steps.
                 trainer = sft_trainer(cfg, model, tokenizer, Dataset.from_list(rows), scratch, [], world,
                                       steps=steps, with_peft=cfg.lora and r == 0)
                 trainer.args.save_strategy = "no"
@@ -131,41 +135,69 @@ def fit_bon(cfg: TrainConfig, env: TextEnv, policy: Any, model: Any, tokenizer: 
                 sampler = policy.with_model(model)
                 figures["loss"] = result.training_loss
         figures["step_time"] = time.perf_counter() - t0
-        if is_main:
-            run.log_metrics({"step": step, **figures, "world_size": world})
-            if cfg.samples_every and step % cfg.samples_every == 0:
-                run.append(run.samples, [{"step": step, "task_id": e.task.id, "prompt": e.task.text,
-                                          "completion": e.turns[-1].action, "answer": e.task.answer,
-                                          "reward": e.reward, "components": dict(e.score.components)}
-                                         for e in episodes])
-            say(f"round {step}/{cfg.steps}: reward {figures['reward']:.3f}, kept {figures['kept_fraction']:.0%}")
-            if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.steps:
-                figs = evaluate_now(model)
-                run.log_metrics(eval_row(step, figs))
-                say(f"step {step}: held-out accuracy {figs['accuracy']:.1%}")
-            if cfg.save_every and step % cfg.save_every == 0:
-                _save_round(run, model, tokenizer, step, cfg.save_total_limit)
-                say(f"saved checkpoint-{step}")
-        done = step
-        if notify_guard("on_step_end", step):
-            say(f"guard: stopped after round {step}; the best policy is in {run.path / 'best'}")
+        events.state.global_step = done = step
+        if is_main and cfg.samples_every and step % cfg.samples_every == 0:
+            run.append(run.samples, [{"step": step, "task_id": e.task.id, "prompt": e.task.text,
+                                      "completion": e.turns[-1].action, "answer": e.task.answer,
+                                      "reward": e.reward, "components": dict(e.score.components)}
+                                     for e in episodes])
+        say(f"round {step}/{cfg.steps}: reward {figures['reward']:.3f}, kept {figures['kept_fraction']:.0%}")
+        events.fire("on_step_end", model)  # held-out evaluation, the guard's probe
+        events.log(figures, model)
+        if cfg.save_every and step % cfg.save_every == 0:
+            if is_main:
+                _save_round(run, model, tokenizer, events.state, cfg.save_total_limit)
+            events.fire("on_save", model)  # after the folder is whole: LATEST names it
+        if events.control.should_training_stop:
+            say(f"stopped after round {step}; the best policy is in {run.path / 'best'}"
+                if (run.path / "best").is_dir() else f"stopped after round {step}")
             break
-    if guard is not None:
-        guard.on_train_end(None, SimpleNamespace(global_step=done), TrainerControl())
+    events.fire("on_train_end", model)
     return model, done
 
 
-def _save_round(run: RunDir, model: Any, tokenizer: Any, step: int, keep: int) -> None:
-    run.checkpoints.mkdir(parents=True, exist_ok=True)
-    target = run.checkpoints / f"checkpoint-{step}"
-    tmp = Path(tempfile.mkdtemp(prefix=".checkpoint-", dir=run.checkpoints))
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    atomic_write(tmp / "trainer_state.json", json.dumps({"global_step": step}) + "\n")
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.rename(target)
-    run.mark_checkpoint(target.name)
+class RoundEvents:
+    """The run's callbacks, called as a transformers Trainer calls them (`CallbackHandler.call_event`),
+    with a real `TrainingArguments`, `TrainerState` and `TrainerControl`; a round is a step."""
+
+    def __init__(self, callbacks: Sequence[Any], cfg: TrainConfig, run: RunDir, done_rounds: int, tokenizer: Any):
+        from transformers import TrainerControl, TrainerState, TrainingArguments
+
+        self.callbacks = list(callbacks)
+        self.tokenizer = tokenizer
+        # What a callback may read of the run: its folder, steps, batch size, learning rate and seed.
+        self.args = TrainingArguments(output_dir=str(run.checkpoints), max_steps=cfg.steps,
+                                      per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                                      seed=cfg.seed, logging_steps=1, save_strategy="no", report_to=[])
+        self.state = TrainerState(global_step=done_rounds, max_steps=cfg.steps, logging_steps=1,
+                                  save_steps=cfg.save_every, train_batch_size=cfg.batch_size)
+        self.control = TrainerControl()
+
+    def fire(self, event: str, model: Any, **kwargs: Any) -> None:
+        if event == "on_step_begin":  # as CallbackHandler does before every step
+            self.control.should_log = self.control.should_evaluate = self.control.should_save = False
+        for callback in self.callbacks:
+            result = getattr(callback, event)(self.args, self.state, self.control, model=model,
+                                              processing_class=self.tokenizer, **kwargs)
+            if result is not None:
+                self.control = result
+
+    def log(self, figures: dict[str, float], model: Any) -> None:
+        """A round's figures to `on_log` (the run's metrics row), recorded in the state's log history."""
+        self.state.log_history.append({**figures, "step": self.state.global_step})
+        self.fire("on_log", model, logs=dict(figures))
+
+
+def _save_round(run: RunDir, model: Any, tokenizer: Any, state: Any, keep: int) -> None:
+    """checkpoint-N as a whole folder (`llmgym.io.save_model_dir`), then the oldest beyond `keep` go."""
+    name = f"checkpoint-{state.global_step}"
+    save_model_dir(run.checkpoints / name, model, tokenizer, files={"trainer_state.json": _state_json(state)})
     done = sorted((p for p in run.checkpoints.glob("checkpoint-*")), key=lambda p: int(p.name.split("-")[1]))
     for old in done[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _state_json(state: Any) -> str:
+    """trainer_state.json as `TrainerState.save_to_json` writes it."""
+    return json.dumps(dataclasses.asdict(state), indent=2, sort_keys=True) + "\n"

@@ -2,25 +2,31 @@
 
 - `atomic_write_text`: a temp file in the same folder, fsync, then `os.replace` — readers see the old
   content or the new, never half of it.
-- `append_jsonl`: one `write` of whole lines plus fsync, so a killed process leaves complete records
-  (a torn last line, if the OS tore one, is skipped by `read_jsonl`).
-- `atomic_dir`: build a folder under a temp name and rename it into place when complete.
+- `write_jsonl`: a whole JSONL file, through `atomic_write_text`.
+- `append_jsonl`: one `write` of whole lines plus fsync, under an exclusive `flock` so that
+  concurrent writers never interleave, and a killed process leaves complete records (a torn last
+  line, if the OS tore one, is cut before the next append and skipped by `read_jsonl`).
+  `JsonlAppender` is the same for a writer that appends many times and fsyncs when it chooses.
+- `atomic_dir`: build a folder under a temp name and rename it into place when complete;
+  `save_model_dir` saves a transformers model (and tokenizer) that way.
 
-Reading: `parse_json` is `json.loads` for data read from files, refusing values nested deeper than
-any llmgym writer nests (they would overflow the stack); `check_out_dir` / `check_out_file` refuse,
-before a command starts work, an output path it could not write.
+Reading: `read_jsonl` / `iter_jsonl` read what the appenders write; `parse_json` is `json.loads`
+for data read from files, refusing values nested deeper than any llmgym writer nests (they would
+overflow the stack); `check_out_dir` / `check_out_file` refuse, before a command starts work, an
+output path it could not write.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import LLMGymError
 
@@ -46,6 +52,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+def write_jsonl(path: str | os.PathLike, records: Iterable[Any], *, default: Any = str) -> None:
+    """Replace a JSONL file with `records`, atomically (`atomic_write_text`): readers see the old rows
+    or the new."""
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False, default=default) + "\n" for r in records))
+
+
 def _umask() -> int:
     """The process umask, read without changing it (os.umask can only be read by setting it)."""
     try:
@@ -59,40 +71,89 @@ def _umask() -> int:
 
 
 def append_jsonl(path: str | os.PathLike, records: Iterable[Any], *, default: Any = str) -> None:
-    """Append records as whole lines (`default` converts what json cannot, as in `json.dumps`).
+    """Append records as whole lines and fsync (`default` converts what json cannot, as in `json.dumps`).
     A torn last line left by a killed writer (which `read_jsonl` skips) is cut off first, so that
     the next record does not glue onto it."""
-    lines = "".join(json.dumps(r, ensure_ascii=False, default=default) + "\n" for r in records)
-    if not lines:
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab") as f:
-        _cut_torn_tail(f)
-        f.write(lines.encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
+    with JsonlAppender(path, default=default) as out:
+        out.append(records)
+        out.sync()
 
 
-def _cut_torn_tail(f: Any) -> None:
-    """Truncate an append-mode binary file after its last newline, if it does not end in one."""
-    end = f.seek(0, os.SEEK_END)
-    if end == 0:
-        return
-    with open(f.name, "rb") as r:
-        pos = end
-        while pos > 0:
-            start = max(0, pos - 65_536)
-            r.seek(start)
-            chunk = r.read(pos - start)
-            if pos == end and chunk.endswith(b"\n"):
-                return
-            i = chunk.rfind(b"\n")
-            if i >= 0:
-                f.truncate(start + i + 1)
-                return
-            pos = start
-    f.truncate(0)
+class JsonlAppender:
+    """A JSONL file open for appends: each `append` is one `write(2)` of whole lines under an exclusive
+    `flock` (concurrent appenders never interleave, and none cuts another's line as torn); `sync`
+    fsyncs, so a writer of many rows chooses how often it pays for that.
+
+    >>> import tempfile; d = tempfile.mkdtemp()
+    >>> with JsonlAppender(f"{d}/r.jsonl") as out:
+    ...     out.append([{"a": 1}, {"b": 2}])
+    >>> list(read_jsonl(f"{d}/r.jsonl"))
+    [{'a': 1}, {'b': 2}]
+    """
+
+    def __init__(self, path: str | os.PathLike, *, default: Any = str):
+        self.path = Path(path)
+        self.default = default
+        self._fd: int | None = None
+
+    def append(self, records: Iterable[Any]) -> None:
+        data = "".join(json.dumps(r, ensure_ascii=False, default=self.default) + "\n" for r in records).encode("utf-8")
+        if not data:
+            return
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            _cut_torn_tail(self._fd)
+            written = os.write(self._fd, data)
+            while written < len(data):  # a short write on a full disk: finish it rather than tear the line
+                written += os.write(self._fd, data[written:])
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def sync(self) -> None:
+        if self._fd is not None:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "JsonlAppender":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def cut_torn_tail(path: str | os.PathLike) -> None:
+    """Cut a file's torn last line (one a killed writer left without its newline), if it has one."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # not under a live appender's write
+        _cut_torn_tail(fd)
+    finally:
+        os.close(fd)
+
+
+def _cut_torn_tail(fd: int) -> None:
+    """Truncate a file after its last newline, if it does not end in one."""
+    end = os.fstat(fd).st_size
+    pos = end
+    while pos > 0:
+        start = max(0, pos - 65_536)
+        chunk = os.pread(fd, pos - start, start)
+        if pos == end and chunk.endswith(b"\n"):
+            return
+        i = chunk.rfind(b"\n")
+        if i >= 0:
+            os.ftruncate(fd, start + i + 1)
+            return
+        pos = start
+    if end:
+        os.ftruncate(fd, 0)
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[Any]:
@@ -100,6 +161,14 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[Any]:
 
     Any other line that is not UTF-8 JSON, or nests too deep, raises `LLMGymError` naming file and line.
     """
+    for _, value in iter_jsonl(path):
+        yield value
+
+
+def iter_jsonl(path: str | os.PathLike, *, skip_bad: bool = False) -> Iterator[tuple[int, Any]]:
+    """`(line number, record)` of a JSONL file, as `read_jsonl` reads it; with `skip_bad`, a line that
+    is not UTF-8 JSON is skipped instead of refused (a cache or a file hand-edited into foreign bytes).
+    A value nested too deep is refused either way (`parse_json`)."""
     path = Path(path)
     if not path.exists():
         return
@@ -111,9 +180,12 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[Any]:
             if not raw:
                 continue
             try:
-                yield parse_json(raw, f"{path}:{n}")
+                value = parse_json(raw, f"{path}:{n}")
             except ValueError as exc:
+                if skip_bad:
+                    continue
                 raise LLMGymError(f"{path}:{n}: {json_problem(exc)}") from None
+            yield n, value
 
 
 def parse_json(text: str | bytes, where: str) -> Any:
@@ -204,15 +276,25 @@ def _check_writable(folder: Path, flag: str, given: str | os.PathLike) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
-    """`with atomic_dir(d) as tmp:` write into `tmp`; on success it replaces `d` in one rename."""
+def atomic_dir(dest: str | os.PathLike, *, replace: bool = True) -> Iterator[Path]:
+    """`with atomic_dir(d) as tmp:` write into `tmp`; on success it replaces `d` in one rename.
+
+    With `replace=False` a `d` that exists by then is kept and the new folder dropped: for a folder
+    that several processes may build at once, all alike (a cache), where a reader must never see
+    one moved away under it."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700: give the folder the mode mkdir would
         yield tmp
-        if dest.exists():
+        if not replace:
+            try:
+                os.rename(tmp, dest)  # fails on a folder that is not empty: another process's
+            except OSError:
+                if not dest.is_dir():
+                    raise
+        elif dest.exists():
             old = dest.parent / f".{dest.name}-old-{os.getpid()}"
             os.replace(dest, old)
             os.replace(tmp, dest)
@@ -222,6 +304,20 @@ def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_model_dir(dest: str | os.PathLike, model: Any, tokenizer: Any = None, *,
+                   files: Mapping[str, str] | None = None, replace: bool = True) -> None:
+    """Save a transformers `model` (and `tokenizer`, and `files`: name -> text, e.g. a metadata JSON)
+    into the folder `dest` through `atomic_dir`: a kill at any point leaves the previous `dest` whole
+    (or none), never a folder holding half a model."""
+    with atomic_dir(dest, replace=replace) as tmp:
+        model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        for name, text in (files or {}).items():
+            with open(tmp / name, "w", encoding="utf-8") as f:  # inside the temp folder: renamed whole
+                f.write(text)
 
 
 # What the helpers above leave behind when killed mid-write: `atomic_write_text`'s temp file

@@ -16,14 +16,13 @@ for the whole run). The child returns it all when it exits.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from llmgym.errors import LLMGymError
+from llmgym.io import save_model_dir
 
 from .hf import HFPolicy
 
@@ -90,18 +89,9 @@ def convert_in_process(gguf: Path, target: Path) -> None:
     if unexpected or any("lm_head" not in k for k in missing):
         raise RuntimeError(f"GGUF conversion: missing {missing}, unexpected {unexpected}")
     model.tie_weights()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished first: keep theirs
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    # Several processes may convert at once: the first folder renamed into place is kept, so a
+    # reader never has it moved away under it.
+    save_model_dir(target, model, tokenizer, replace=False)
 
 
 def smollm2(**kwargs: Any) -> HFPolicy:

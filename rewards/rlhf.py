@@ -32,13 +32,13 @@ import hashlib
 import json
 import math
 import re
-import threading
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from llmgym.errors import LLMGymError
+from llmgym.io import append_jsonl, iter_jsonl
 from llmgym.rlhf.degeneracy import distinct_n, longest_run, words
 from llmgym.rubric import ORACLE, BaseReward, check_batch
 from llmgym.types import Score, Task
@@ -225,15 +225,12 @@ class JudgeReward(BaseReward):
         self.max_tokens = int(max_tokens)
         self.batch_size = int(batch_size)
         self.cache_path = Path(cache) if cache else None
-        self._lock = threading.Lock()
         self.cache: dict[str, float | None] = {}
         if self.cache_path and self.cache_path.is_file():
-            for line in self.cache_path.read_text(encoding="utf-8").splitlines():
-                try:
-                    row = json.loads(line)
+            # A cache: a row it cannot read is asked again, never an error.
+            for _, row in iter_jsonl(self.cache_path, skip_bad=True):
+                if isinstance(row, dict) and isinstance(row.get("key"), str) and "rating" in row:
                     self.cache[row["key"]] = row["rating"]
-                except (ValueError, KeyError, TypeError):
-                    continue
 
     @property
     def policy(self) -> Any:
@@ -269,10 +266,9 @@ class JudgeReward(BaseReward):
                 if rating is not None and not 1 <= rating <= 10:
                     rating = None
                 self.cache[k] = rating
-                rows.append(json.dumps({"key": k, "rating": rating}) + "\n")
+                rows.append({"key": k, "rating": rating})
             if self.cache_path:
-                with self._lock, open(self.cache_path, "a", encoding="utf-8") as f:
-                    f.writelines(rows)
+                append_jsonl(self.cache_path, rows)
         return [self.cache[k] for k in keys]
 
     def score_batch(self, completions: Sequence[str], tasks: Sequence[Task]) -> list[Score]:

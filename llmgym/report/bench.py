@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from llmgym.env import UNRECORDED, UNVERSIONED, TextEnv
 from llmgym.errors import LLMGymError
-from llmgym.io import atomic_write_text, parse_json
+from llmgym.io import JsonlAppender, atomic_write_text, cut_torn_tail, iter_jsonl, parse_json
 from llmgym.registry import parse_name_options
 from llmgym.rollout import rollout
 from llmgym.types import Episode, SamplingParams, Task
@@ -105,11 +105,12 @@ def _shown(version: str) -> str:
 
 # -- results.jsonl ---------------------------------------------------------------------------------
 class ResultsFile:
-    """Append-only episode log. `load()` returns finished records and cuts a torn last line."""
+    """Append-only episode log (`llmgym.io.JsonlAppender`). `load()` returns finished records and cuts a
+    torn last line."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self._fd: int | None = None
+        self._out = JsonlAppender(self.path)
 
     def load(self, *, repair: bool = True, check: bool = False) -> list[dict[str, Any]]:
         """Every whole record; with `repair`, a torn last line is also cut from the file.
@@ -119,20 +120,12 @@ class ResultsFile:
         """
         if not self.path.is_file():
             return []
-        data = self.path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if repair and end < len(data):
+        if repair:
             # A kill mid-write (or a power cut) left a partial line: drop it so appends start clean.
-            with open(self.path, "r+b") as f:
-                f.truncate(end)
+            cut_torn_tail(self.path)
         records = []
-        for n, line in enumerate(data[:end].splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = parse_json(line, f"{self.path}:{n}")
-            except ValueError:
-                continue  # a torn line (fixed above when it was the last) or foreign bytes
+        # A line that is not JSON (foreign bytes) is skipped, as a torn last line is.
+        for n, row in iter_jsonl(self.path, skip_bad=True):
             if check:
                 records.append(check_record(row, f"{self.path}:{n}"))
             elif isinstance(row, dict) and "task_id" in row:
@@ -140,23 +133,14 @@ class ResultsFile:
         return records
 
     def append(self, record: Mapping[str, Any]) -> None:
-        if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
         # One write(2) per line: readers and a later resume see whole lines or nothing.
-        written = os.write(self._fd, line)
-        while written < len(line):  # a short write on a full disk: finish it rather than tear the line
-            written += os.write(self._fd, line[written:])
+        self._out.append([record])
 
     def sync(self) -> None:
-        if self._fd is not None:
-            os.fsync(self._fd)
+        self._out.sync()
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self._out.close()
 
 
 _NUMBER = (int, float)

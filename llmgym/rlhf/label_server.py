@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from llmgym.errors import LLMGymError
-from llmgym.io import atomic_write_text
+from llmgym.io import read_jsonl, write_jsonl
 
 from . import rankings as rk
 
@@ -79,18 +79,14 @@ def build_queue(env: Any, sample: Any, n: int, k: int, seed: int = 0) -> list[di
 
 
 def write_queue(path: Path, items: Sequence[dict[str, Any]]) -> None:
-    atomic_write_text(path, "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
+    write_jsonl(path, items)
 
 
 def read_queue(path: Path) -> list[dict[str, Any]]:
-    items = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                items.append(json.loads(line))
-            except ValueError:
-                raise LLMGymError(f"{path}:{n}: not JSON; delete the queue file to draw new samples") from None
-    return items
+    try:
+        return list(read_jsonl(path))
+    except LLMGymError as exc:
+        raise LLMGymError(f"{exc}; delete the queue file to draw new samples") from None
 
 
 class LabelSession:

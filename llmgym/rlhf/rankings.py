@@ -19,9 +19,10 @@ Pairs: a ranking G1 > G2 > ... (Gi a tie group) implies "a beats b" for every a 
 members of one tie group imply nothing (Bradley-Terry has no term for a tie, so a tie is not
 evidence either way). `pairs([0, [1, 2]])` is [(0, 1), (0, 2)].
 
-Appends are atomic: each record is one `write` of one line to a file opened with O_APPEND under an
-exclusive `flock`, then fsynced, so concurrent writers and a kill never leave half a line behind a
-whole one (a torn last line from a crash mid-write is skipped on read and reported).
+Appends go through `llmgym.io.append_jsonl`: one `write` of whole lines to a file opened with
+O_APPEND under an exclusive `flock`, then fsynced, so concurrent writers and a kill never leave half
+a line behind a whole one (a torn last line from a crash mid-write is skipped on read, and cut
+before the next append).
 
 >>> rec = make_record("Joke?", ["a", "b", "c"], [1, [0, 2]], ranker="gold")
 >>> pairs(rec["ranking"])
@@ -34,7 +35,6 @@ llmgym.errors.LLMGymError: ranking lists index 0 twice
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from llmgym.errors import LLMGymError
-from llmgym.io import atomic_write_text, json_problem, parse_json
+from llmgym.io import append_jsonl, iter_jsonl, write_jsonl
 
 REQUIRED = ("prompt", "completions", "ranking", "ranker", "time")
 
@@ -135,36 +135,14 @@ def make_record(prompt: Any, completions: Sequence[str], ranking: Sequence[Any] 
 
 def append(path: str | os.PathLike, records: Iterable[Mapping[str, Any]]) -> None:
     """Append validated records, each as one atomic line (see module docstring)."""
-    lines = [json.dumps(validate(r), ensure_ascii=False) + "\n" for r in records]
-    if not lines:
-        return
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(p, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        _repair_torn_tail(fd)
-        for line in lines:
-            os.write(fd, line.encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def _repair_torn_tail(fd: int) -> None:
-    # A crash mid-write can leave a last line without its newline; end it so the next record is
-    # not glued onto it (the torn line is then skipped on read).
-    size = os.fstat(fd).st_size
-    if size and os.pread(fd, 1, size - 1) != b"\n":
-        os.write(fd, b"\n")
+    append_jsonl(path, [validate(r) for r in records])
 
 
 def read(path: str | os.PathLike, *, strict: bool = False) -> list[dict[str, Any]]:
     """All records of a rankings file (skipped ones included).
 
     With `strict`, a bad line raises `LLMGymError` naming the file and line; otherwise bad lines
-    are dropped (a torn last line after a crash is the usual case).
+    are dropped. A torn last line (a crash mid-write) is skipped either way.
     """
     p = Path(path)
     if p.is_dir():
@@ -172,17 +150,8 @@ def read(path: str | os.PathLike, *, strict: bool = False) -> list[dict[str, Any
     if not p.is_file():
         raise LLMGymError(f"rankings file {p} does not exist")
     out = []
-    # Bytes, decoded line by line: a torn line may end inside a UTF-8 character.
-    for n, line in enumerate(p.read_bytes().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            # Too deep a value is refused in either mode (parse_json's LLMGymError names the line).
-            record = parse_json(line, f"{p}:{n}")
-        except ValueError as exc:
-            if strict:
-                raise LLMGymError(f"{p}:{n}: {json_problem(exc)}") from None
-            continue
+    # Too deep a value is refused in either mode (parse_json's LLMGymError names the line).
+    for n, record in iter_jsonl(p, skip_bad=not strict):
         try:
             out.append(validate(record))
         except LLMGymError as exc:
@@ -193,7 +162,7 @@ def read(path: str | os.PathLike, *, strict: bool = False) -> list[dict[str, Any
 
 def rewrite(path: str | os.PathLike, records: Sequence[Mapping[str, Any]]) -> None:
     """Replace the file's content atomically (undo drops a record this way)."""
-    atomic_write_text(path, "".join(json.dumps(validate(r), ensure_ascii=False) + "\n" for r in records))
+    write_jsonl(path, [validate(r) for r in records])
 
 
 def preference_pairs(records: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from llmgym.errors import LLMGymError
+from llmgym.io import save_model_dir
 
 from . import rankings as rk
 
@@ -228,11 +229,8 @@ def train_reward_model(cfg: RMConfig, *, say: Any = print, gold: Any = None) -> 
     if gp:
         metrics["heldout_gold_accuracy"] = pairwise_accuracy(scorer, gp)
         metrics["heldout_gold_pairs"] = len(gp)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
     meta = {"base": cfg.base, "config": asdict(cfg), "reward_mean": mean, "reward_std": std,
             "max_length": cfg.max_length, "metrics": metrics}
-    (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    # One folder, renamed into place whole: a kill while saving leaves the previous reward model.
+    save_model_dir(cfg.out, model, tokenizer, files={META_FILE: json.dumps(meta, indent=2) + "\n"})
     return metrics

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from llmgym.errors import LLMGymError
-from llmgym.io import atomic_dir, atomic_write_text as atomic_write, append_jsonl, clean_leftovers, read_jsonl
+from llmgym.io import atomic_write_text as atomic_write, append_jsonl, clean_leftovers, read_jsonl, save_model_dir, write_jsonl
 
 from .trackers import OPEN
 
@@ -112,7 +112,7 @@ class RunDir:
         for path in (self.metrics, self.samples):
             if path.is_file():
                 kept = [r for r in self.rows(path) if r.get("step", 0) <= step]
-                atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+                write_jsonl(path, kept, default=_plain)
 
     # -- checkpoints ----------------------------------------------------------------------------
     def mark_checkpoint(self, name: str) -> None:
@@ -138,10 +138,8 @@ class RunDir:
 
     # -- final model ----------------------------------------------------------------------------
     def save_model(self, target: Path, model: Any, tokenizer: Any) -> None:
-        """Save a model folder (e.g. `final/`) atomically: temp folder, then rename."""
-        with atomic_dir(target) as tmp:
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
+        """Save a model folder (e.g. `final/`) atomically: temp folder, then rename (`llmgym.io.save_model_dir`)."""
+        save_model_dir(target, model, tokenizer)
 
     def write_summary(self, data: dict[str, Any]) -> None:
         """summary.json, the run's last write: the run's trackers are closed after it."""
