@@ -104,6 +104,6 @@ def _write_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    from llmgym.io import write_jsonl
+
+    write_jsonl(path, rows)  # atomic: an export killed midway leaves the previous file, not half of one
