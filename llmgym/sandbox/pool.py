@@ -24,7 +24,6 @@ import itertools
 import json
 import logging
 import os
-import queue
 import resource
 import select
 import shutil
@@ -40,6 +39,7 @@ from typing import Sequence
 
 from ..errors import LLMGymError
 from .limits import Limits, Program, Result
+from .processes import Cgroup, spawn
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,6 @@ FORKSERVER_SOURCE = (Path(__file__).with_name("forkserver.py")).read_text()
 # Output is capped at 1 MiB; JSON escaping of control characters can make that ~6 MiB.
 MAX_RESPONSE_BYTES = 16 << 20
 HOST_GRACE_S = 3.0  # the fork server enforces the deadline; the host only catches a stuck sandbox
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-CGROUP_MEMORY_BYTES = 3 << 30
-CGROUP_PIDS = 512
 TMP_SIZE_BYTES = 64 << 20
 _ids = itertools.count()
 
@@ -97,118 +94,6 @@ def bwrap_argv(python: str) -> list[str]:
     return argv
 
 
-class _Cgroup:
-    """A memory + pids cgroup (v1) for one sandbox; silently absent where cgroups are not writable."""
-
-    def __init__(self, name: str):
-        self.dirs: list[Path] = []
-        _sweep_dead_owners()
-        _stale_cgroups[:] = [p for p in _stale_cgroups if not self._remove(p)]
-        for controller, settings in (("memory", {"memory.limit_in_bytes": CGROUP_MEMORY_BYTES}),
-                                     ("pids", {"pids.max": CGROUP_PIDS})):
-            base = CGROUP_ROOT / controller
-            if os.geteuid() != 0 or not (base / "cgroup.procs").exists():
-                continue
-            path = base / "llmgym" / name
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-                for key, value in settings.items():
-                    (path / key).write_text(str(value))
-            except OSError:
-                self._remove(path)
-                continue
-            self.dirs.append(path)
-
-    def join(self) -> None:
-        """Called in the child between fork and exec: move it into every cgroup of this sandbox."""
-        for path in self.dirs:
-            with open(path / "cgroup.procs", "w") as f:
-                f.write(str(os.getpid()))
-
-    @staticmethod
-    def _remove(path: Path) -> bool:
-        try:
-            path.rmdir()
-            return True
-        except FileNotFoundError:
-            return True
-        except OSError:
-            return False
-
-    def remove(self) -> None:
-        """Remove the cgroups; ones whose last process is still exiting are retried later."""
-        _stale_cgroups.extend(self.dirs)
-        self.dirs = []
-        _stale_cgroups[:] = [p for p in _stale_cgroups if not self._remove(p)]
-
-
-_stale_cgroups: list[Path] = []
-_swept = False
-
-
-def _sweep_dead_owners() -> None:
-    """Once per process: remove empty cgroups left by processes that have exited (named "<pid>-<n>")."""
-    global _swept
-    if _swept:
-        return
-    _swept = True
-    for controller in ("memory", "pids"):
-        base = CGROUP_ROOT / controller / "llmgym"
-        try:
-            entries = list(base.iterdir())
-        except OSError:
-            continue
-        for path in entries:
-            owner = path.name.split("-", 1)[0]
-            if path.is_dir() and owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
-                _Cgroup._remove(path)  # fails harmlessly while a process is still inside
-atexit.register(lambda: [_Cgroup._remove(p) for p in _stale_cgroups])
-
-
-class _Spawner:
-    """Starts sandboxes from one long-lived thread.
-
-    bwrap's `--die-with-parent` is PR_SET_PDEATHSIG, which fires when the *thread* that forked it
-    exits: a sandbox started from a short-lived worker thread would die with that thread.
-    """
-
-    def __init__(self) -> None:
-        self.jobs: queue.Queue = queue.Queue()
-        threading.Thread(target=self._loop, name="llmgym-sandbox-spawner", daemon=True).start()
-
-    def _loop(self) -> None:
-        while True:
-            fn, box, done = self.jobs.get()
-            try:
-                box.append(fn())
-            except BaseException as exc:  # handed back to the caller
-                box.append(exc)
-            done.set()
-
-    def call(self, fn):
-        if threading.current_thread() is threading.main_thread():
-            return fn()
-        box: list = []
-        done = threading.Event()
-        self.jobs.put((fn, box, done))
-        done.wait()
-        if isinstance(box[0], BaseException):
-            raise box[0]
-        return box[0]
-
-
-_spawner: _Spawner | None = None
-_spawner_lock = threading.Lock()
-
-
-def _spawn(fn):
-    global _spawner
-    with _spawner_lock:
-        if _spawner is None:
-            _spawner = _Spawner()
-    return _spawner.call(fn)
-
-
 class Worker:
     """One sandbox (bwrap + fork server) and its message channel."""
 
@@ -218,17 +103,17 @@ class Worker:
         python = find_python()
         self.workdir = tempfile.mkdtemp(prefix="llmgym-unsandboxed-") if unsafe else None
         argv = [python, "-I", "-S", "-c", FORKSERVER_SOURCE, self.workdir] if unsafe else bwrap_argv(python)
-        self.cgroup = _Cgroup(self.name) if not unsafe else None
+        self.cgroup = Cgroup(self.name) if not unsafe else None
         self.errlog = tempfile.TemporaryFile()
         cgroup = self.cgroup
 
         def preexec() -> None:
-            # Backstop for the whole uid: every sandbox's processes together (see SANDBOX.md).
+            # Backstop for the whole uid: every sandbox's processes together, whatever the cgroups allow.
             resource.setrlimit(resource.RLIMIT_NPROC, (4096, 4096))
             if cgroup is not None:
                 cgroup.join()
 
-        self.proc = _spawn(lambda: subprocess.Popen(
+        self.proc = spawn(lambda: subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errlog,
             start_new_session=True, close_fds=True, preexec_fn=preexec, env={"PATH": "/usr/bin:/bin"}))
         self.buf = bytearray()
