@@ -165,8 +165,11 @@ def parse_name_options(text: str) -> tuple[str, dict[str, Any]]:
     return name.strip(), options
 
 
-def top_level_chars(text: str) -> Iterator[tuple[int, str]]:
+def top_level_chars(text: str, *, strict_in: str | None = None) -> Iterator[tuple[int, str]]:
     """(index, char) of each character outside quotes and brackets (quotes skip escaped characters).
+
+    With `strict_in` (the whole spec `text` is part of, named in the message), a closing bracket that
+    opens nothing, an unclosed quote or an unclosed bracket is an `LLMGymError`.
 
     >>> [i for i, ch in top_level_chars("a='x,y',b") if ch == ","]
     [7]
@@ -185,9 +188,16 @@ def top_level_chars(text: str) -> Iterator[tuple[int, str]]:
             depth += 1
         elif ch in "])}":
             depth -= 1
+            if depth < 0 and strict_in is not None:
+                raise LLMGymError(f"unmatched {ch!r} in {strict_in!r}")
         elif depth == 0:
             yield i, ch
         i += 1
+    if strict_in is not None and quote:
+        other = "'" if quote == '"' else '"'
+        raise LLMGymError(f"unclosed quote {quote} in {strict_in!r}; a value holding {quote} goes in {other} quotes")
+    if strict_in is not None and depth:
+        raise LLMGymError(f"unclosed bracket in {strict_in!r}")
 
 
 def _split_top_level(text: str, whole: str | None = None) -> list[str]:
@@ -196,32 +206,6 @@ def _split_top_level(text: str, whole: str | None = None) -> list[str]:
     >>> _split_top_level("a=1,b='x,y',c=[1, 2]")
     ['a=1', "b='x,y'", 'c=[1, 2]']
     """
-    whole = text if whole is None else whole
-    parts, depth, cur, quote = [], 0, [], ""
-    chars = iter(text)
-    for ch in chars:
-        cur.append(ch)
-        if quote:
-            if ch == "\\":
-                cur.append(next(chars, ""))  # an escaped character, the closing quote included
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "[({":
-            depth += 1
-        elif ch in "])}":
-            depth -= 1
-            if depth < 0:
-                raise LLMGymError(f"unmatched {ch!r} in {whole!r}")
-        elif ch == "," and depth == 0:
-            cur.pop()
-            parts.append("".join(cur))
-            cur = []
-    if quote:
-        other = "'" if quote == '"' else '"'
-        raise LLMGymError(f"unclosed quote {quote} in {whole!r}; a value holding {quote} goes in {other} quotes")
-    if depth:
-        raise LLMGymError(f"unclosed bracket in {whole!r}")
-    parts.append("".join(cur))
+    commas = [i for i, ch in top_level_chars(text, strict_in=text if whole is None else whole) if ch == ","]
+    parts = [text[start + 1:end] for start, end in zip([-1, *commas], [*commas, len(text)])]
     return [p for p in (p.strip() for p in parts) if p]

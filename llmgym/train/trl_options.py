@@ -204,23 +204,13 @@ def read_value(value: Any, hint: Any) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
             return value.lower() in ("true", "yes", "on", "1")
         raise ValueError(value)
-    if hint is int:
-        if isinstance(value, bool):
+    if hint is int or hint is float:
+        if isinstance(value, bool):  # a bool is an int to Python, never a number to a user
             raise ValueError(value)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
         if isinstance(value, str):
-            return int(value.strip())
-        raise ValueError(value)
-    if hint is float:
-        if isinstance(value, bool):
-            raise ValueError(value)
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            return float(value.strip())
+            return hint(value.strip())
+        if isinstance(value, int) or (isinstance(value, float) and (hint is float or value.is_integer())):
+            return hint(value)
         raise ValueError(value)
     if hint is str:
         if isinstance(value, str):
