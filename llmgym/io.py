@@ -10,10 +10,10 @@
 - `atomic_dir`: build a folder under a temp name and rename it into place when complete;
   `save_model_dir` saves a transformers model (and tokenizer) that way.
 
-Reading: `read_jsonl` / `iter_jsonl` read what the appenders write; `parse_json` is `json.loads`
-for data read from files, refusing values nested deeper than any llmgym writer nests (they would
-overflow the stack); `check_out_dir` / `check_out_file` refuse, before a command starts work, an
-output path it could not write.
+Reading: `read_jsonl` / `iter_jsonl` read what the appenders write, `read_json` a JSON file;
+`parse_json` is `json.loads` for data read from files, refusing values nested deeper than any
+llmgym writer nests (they would overflow the stack); `check_out_dir` / `check_out_file` refuse,
+before a command starts work, an output path it could not write.
 """
 
 from __future__ import annotations
@@ -186,6 +186,11 @@ def iter_jsonl(path: str | os.PathLike, *, skip_bad: bool = False) -> Iterator[t
                     continue
                 raise LLMGymError(f"{path}:{n}: {json_problem(exc)}") from None
             yield n, value
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON value of a file (`parse_json` of its bytes, named by its path in errors)."""
+    return parse_json(Path(path).read_bytes(), str(path))
 
 
 def parse_json(text: str | bytes, where: str) -> Any:

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from llmgym.errors import LLMGymError
-from llmgym.io import atomic_write_text, save_model_dir
+from llmgym.io import atomic_write_text, read_json, save_model_dir
 from llmgym.registry import parse_name_options
 
 from .probe import make_probe
@@ -308,7 +308,7 @@ def make_guard(run_dir: str | os.PathLike, probe: Callable[[Any], Mapping[str, A
             of `guard.json` up to that step are replayed; later ones belong to steps the run redoes. A
             `best/` saved after `step` stays (its gold was measured) and the state points at it."""
             try:
-                saved = json.loads((run / "guard.json").read_text())
+                saved = read_json(run / "guard.json")
             except (OSError, ValueError):
                 return
             self.state = GuardState(cfg, first_length=saved.get("first_length"))
@@ -319,7 +319,7 @@ def make_guard(run_dir: str | os.PathLike, probe: Callable[[Any], Mapping[str, A
             if saved.get("would_stop_step") is not None and saved["would_stop_step"] <= step:
                 self.would_stop = (saved["would_stop_step"], saved.get("would_stop_reason"))
             try:
-                best = json.loads((run / "best" / BEST_MARKER).read_text())
+                best = read_json(run / "best" / BEST_MARKER)
             except (OSError, ValueError):
                 return
             if isinstance(best.get("step"), int) and best["step"] > step:

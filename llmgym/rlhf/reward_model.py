@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from llmgym.errors import LLMGymError
-from llmgym.io import save_model_dir
+from llmgym.io import json_problem, read_json, save_model_dir
 
 from . import rankings as rk
 
@@ -99,7 +99,10 @@ class RewardScorer:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         meta_path = Path(path) / META_FILE
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        try:
+            meta = read_json(meta_path) if meta_path.is_file() else {}
+        except ValueError as exc:
+            raise LLMGymError(f"{meta_path}: {json_problem(exc)}; save the reward model again") from None
         try:
             tok = AutoTokenizer.from_pretrained(path)
             model = AutoModelForSequenceClassification.from_pretrained(path)

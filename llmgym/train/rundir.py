@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from llmgym.errors import LLMGymError
-from llmgym.io import atomic_write_text as atomic_write, append_jsonl, clean_leftovers, read_jsonl, save_model_dir, write_jsonl
+from llmgym.io import atomic_write_text as atomic_write, append_jsonl, clean_leftovers, read_json, read_jsonl, save_model_dir, write_jsonl
 
 from .trackers import OPEN
 
@@ -151,7 +151,7 @@ class RunDir:
         if not (self.final / "config.json").is_file() or not self.summary.is_file():
             return None
         try:
-            data = json.loads(self.summary.read_text())
+            data = read_json(self.summary)
         except ValueError:
             return None
         target = data.get("target_steps", data.get("steps")) if isinstance(data, dict) else None
