@@ -22,6 +22,7 @@ class GRPO(Algorithm):
     generations_why = "advantages compare a group"
     trains_tool_envs = True
     kl_reference = True
+    group_sampling = True  # takes --curriculum and --dynamic-sampling (llmgym.train.sampling, via fit_rl)
 
     def fit(self, ctx: RunContext) -> FitResult:
         from trl import GRPOConfig, GRPOTrainer

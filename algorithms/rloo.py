@@ -17,6 +17,7 @@ class RLOO(Algorithm):
     min_generations = 2
     generations_why = "advantages compare a group"
     kl_reference = True
+    group_sampling = True  # takes --curriculum and --dynamic-sampling (llmgym.train.sampling, via fit_rl)
 
     def fit(self, ctx: RunContext) -> FitResult:
         from trl import RLOOConfig, RLOOTrainer

@@ -20,19 +20,37 @@ from .trl_options import config_kwargs  # --trl options on top of llmgym's, wher
 
 
 def _common_args(cfg: TrainConfig, out: str, *, per_device: int) -> dict[str, Any]:
+    """TrainingArguments every algorithm shares; `per_device` is the sequences one process handles per
+    optimizer step, split into `cfg.micro_batch_size` micro-batches whose gradients accumulate (the same
+    update: TRL's default loss normalises over the tokens of the whole accumulated batch)."""
     import torch
 
     save = cfg.save_every > 0
+    micro, accumulation = micro_batches(per_device, cfg.micro_batch_size)
     return dict(
         output_dir=out, max_steps=cfg.steps, learning_rate=cfg.learning_rate,
-        per_device_train_batch_size=per_device, gradient_accumulation_steps=1,
+        per_device_train_batch_size=micro, gradient_accumulation_steps=accumulation,
         lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
         logging_steps=1, save_strategy="steps" if save else "no", save_steps=cfg.save_every if save else 1,
         save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed, report_to="none",
         use_cpu=not torch.cuda.is_available(), bf16=cfg.bf16, disable_tqdm=True, dataloader_num_workers=0,
         # TRL's configs default to recomputing activations, which costs small models ~30% per step.
-        **_checkpointing(cfg.gradient_checkpointing),
+        **_checkpointing(bool(cfg.gradient_checkpointing)),
     )
+
+
+def micro_batches(per_device: int, micro: int | None) -> tuple[int, int]:
+    """(sequences per forward/backward, micro-batches per optimizer step) for `per_device` sequences a
+    step in micro-batches of at most `micro` (None: one pass); the largest divisor of `per_device` not
+    above `micro`, so every micro-batch is the same size.
+
+    >>> micro_batches(16, 4), micro_batches(16, None), micro_batches(6, 4), micro_batches(2, 4)
+    ((4, 4), (16, 1), (3, 2), (2, 1))
+    """
+    size = min(per_device, micro or per_device)
+    while per_device % size:
+        size -= 1
+    return size, per_device // size
 
 
 def _checkpointing(enabled: bool) -> dict[str, bool]:
@@ -87,6 +105,9 @@ def fit_rl(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: str,
            on_scores: Any, world: int, resume: str | None, *, classes: tuple[Any, Any] | None = None) -> Any:
     """GRPO or RLOO on the env's train prompts; returns the trainer after `train()`."""
     trainer = rl_trainer(cfg, env, model, tokenizer, out, callbacks, on_scores, world, classes=classes)
+    sampler = getattr(trainer, "llmgym_sampler", None)
+    if resume and sampler is not None:
+        sampler.load(resume)  # the curriculum and fill cursors continue where the checkpoint left them
     _rich_progress(trainer)
     with _trl_notices_silenced():
         trainer.train(resume_from_checkpoint=resume)
@@ -101,6 +122,10 @@ def rl_trainer(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: 
     A `ToolEnv` goes to GRPO's `environment_factory` (see `tool_env`): TRL runs the tool calls, at
     most `max_turns - 1` per episode so the last turn is left for the answer, and masks tool
     results from the loss.
+
+    `--curriculum adaptive` builds the prompts from the curriculum's arms, and it and
+    `--dynamic-sampling` go through a `GroupSampler` installed on the trainer (`llmgym.train.sampling`),
+    kept as `trainer.llmgym_sampler`.
     """
     if classes is not None:
         Config, Trainer = classes
@@ -121,6 +146,9 @@ def rl_trainer(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: 
         funcs, weights = [*funcs, tool_call_counts], [*weights, 0.0]
         tools = {"environment_factory": environment_factory(env)}
         config.setdefault("max_tool_calling_iterations", env.max_turns - 1)
+    dataset, sampler = _prompts_and_sampler(cfg, env, funcs)
+    if sampler is not None:
+        callbacks = [sampler.save_callback(), *callbacks]  # first: its file lands before LATEST names the folder
     per_device = per_device_batch(cfg.prompts_per_step * cfg.num_generations, world,
                                   "prompts_per_step x num_generations")
     args = Config(**config_kwargs(cfg, Config, dict(
@@ -128,9 +156,37 @@ def rl_trainer(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: 
         max_completion_length=cfg.max_completion_length, temperature=cfg.temperature, beta=cfg.beta,
         reward_weights=weights, use_vllm=cfg.use_vllm, log_completions=False, **config)))
     with _trl_notices_silenced():
-        return Trainer(model=model, reward_funcs=funcs, args=args,
-                       train_dataset=prompt_dataset(env, cfg.train_tasks, cfg.seed),
-                       processing_class=tokenizer, callbacks=callbacks, peft_config=_peft(cfg), **tools)
+        trainer = Trainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
+                          processing_class=tokenizer, callbacks=callbacks, peft_config=_peft(cfg), **tools)
+    if sampler is not None:
+        trainer.llmgym_sampler = sampler.install(trainer)
+    return trainer
+
+
+def _prompts_and_sampler(cfg: TrainConfig, env: Any, funcs: list) -> tuple[Any, Any]:
+    """The train prompts and, with `--curriculum` or `--dynamic-sampling`, the `GroupSampler` that
+    chooses and filters them (not yet installed)."""
+    from .curriculum import Curriculum, CurriculumConfig, run_arms
+    from .data import curriculum_dataset, success_column
+    from .sampling import DynamicSampling, GroupSampler
+
+    curriculum, dynamic = CurriculumConfig.from_spec(cfg.curriculum), DynamicSampling.from_spec(cfg.dynamic_sampling)
+    if isinstance(env, ToolEnv) and (curriculum.on or dynamic.mode == "fill"):
+        raise LLMGymError("a tool env trains without --curriculum and --dynamic-sampling fill (TRL runs its "
+                          "episodes' tools per prompt of its own batch); --dynamic-sampling drop works")
+    if not curriculum.on:
+        dataset = prompt_dataset(env, cfg.train_tasks, cfg.seed)
+        if not dynamic.on:
+            return dataset, None
+        return dataset, GroupSampler(curriculum=None, dynamic=dynamic, dataset_size=len(dataset), seed=cfg.seed)
+    import llmgym
+
+    arms = run_arms(env, cfg.env, curriculum, make=llmgym.make)
+    dataset, pools = curriculum_dataset(arms, cfg.train_tasks, cfg.seed)
+    state = Curriculum(curriculum, pools, seed=cfg.seed, weights={a.name: a.weight for a in arms})
+    return dataset, GroupSampler(curriculum=state, dynamic=dynamic, dataset_size=len(dataset), seed=cfg.seed,
+                                 success_column={a.name: success_column(env, funcs, a.label) for a in arms},
+                                 bounds={a.name: a.env.reward_bounds for a in arms})
 
 
 def sft_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, dataset: Any, out: str, callbacks: list,

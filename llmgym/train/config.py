@@ -24,6 +24,14 @@ from typing import Any, Mapping
 from llmgym.errors import LLMGymError
 
 
+# A LoRA adapter learns at about ten times the rate of full fine-tuning of the same model (measured for
+# the default run in docs/training.md, "Memory"): the algorithm's full-weight default times this.
+LORA_LR_SCALE = 10.0
+MICRO_BATCH_SIZE = 4  # sequences per forward/backward of a pretrained policy's step
+EVAL_SAMPLES = 8  # sampled answers per held-out task of a pretrained policy
+BASE_DTYPES = ("auto", "float32", "bfloat16")
+
+
 def _opt(default: Any, help: str, **kw: Any) -> Any:
     return field(default=default, metadata={"help": help, **kw})
 
@@ -37,8 +45,9 @@ class TrainConfig:
                                         "rubric=NAMES replaces or (+NAMES) extends an env's rubric with "
                                         "registered rewards, e.g. counting:rubric=+exact@0.5")
     policy: str = _opt("smollm2", "policy to train: smollm2, tiny, hf:path=DIR_OR_HUB_ID, or a run directory")
-    algo: str = _opt("grpo", "algorithm: grpo, rloo, bon (best-of-n rejection sampling), sft (reference solutions) "
-                             "or one a plugin registers (llmgym list algorithms)")
+    algo: str = _opt("grpo", "algorithm: grpo, rloo, bon (best-of-n rejection sampling), sft (reference solutions), "
+                             "pretrain (next-token training on the env's documents) or one a plugin "
+                             "registers (llmgym list algorithms)")
     steps: int | None = _opt(None, "optimizer steps (for bon: sample-and-fine-tune rounds); default 16, and for "
                                    "models under 10M parameters 300 with sft, 40 with grpo/rloo, 30 with bon")
     out: str | None = _opt(None, "run directory (default: runs/ENV-ALGO-TIMESTAMP)")
@@ -51,7 +60,11 @@ class TrainConfig:
                                                    "under 10M parameters, whose tokens are characters)")
     temperature: float = _opt(0.7, "sampling temperature during training")
     beta: float = _opt(0.0, "KL penalty towards the starting policy (0 disables the reference model)")
-    lora: bool = _opt(False, "train a LoRA adapter (peft) instead of all weights")
+    lora: bool | None = _opt(None, "train a LoRA adapter (peft) on frozen weights instead of all weights (default: "
+                                   "on for pretrained policies, off for models under 10M parameters)")
+    base_dtype: str = _opt("auto", "dtype of the weights a LoRA adapter trains on, which stay frozen: auto (on CPU "
+                                   "bfloat16 where this CPU runs it faster, llmgym.policies.hf.fast_cpu_dtype, "
+                                   "else the model's own), float32 or bfloat16; without LoRA the model's own")
     lora_r: int = _opt(16, "LoRA rank")
     lora_alpha: int = _opt(32, "LoRA alpha")
     train_tasks: int = _opt(2000, "tasks drawn from the env's train split for the dataset (a mixture draws "
@@ -61,17 +74,36 @@ class TrainConfig:
     eval_every: int | None = _opt(None, "steps between held-out evaluations (0: only before and after; "
                                         "default: a quarter of the steps)")
     eval_max_tokens: int | None = _opt(None, "most tokens per held-out answer (default: max_completion_length)")
+    eval_samples: int | None = _opt(None, "answers sampled per held-out task (default 8 for pretrained policies, "
+                                          "1 for models under 10M parameters; 1 with --eval-temperature 0)")
+    eval_temperature: float | None = _opt(None, "sampling temperature of held-out answers (seeded by --seed; 0: "
+                                                "greedy; default: --temperature for pretrained policies, 0 for "
+                                                "models under 10M parameters)")
     save_every: int = _opt(10, "steps between checkpoints (a kill loses at most this many steps)")
     save_total_limit: int = _opt(2, "checkpoints kept on disk")
     samples_every: int = _opt(1, "steps between rows written to samples.jsonl")
     seed: int = _opt(0, "random seed (data order, sampling, initialisation)")
     use_vllm: bool = _opt(False, "generate with vLLM inside TRL (GPU machines with vllm installed)")
     bf16: bool = _opt(False, "train in bfloat16 (GPU)")
-    gradient_checkpointing: bool = _opt(False, "recompute activations to save memory")
+    gradient_checkpointing: bool | None = _opt(None, "recompute activations in backward to save memory (default: on "
+                                                     "for pretrained policies, off for models under 10M parameters, "
+                                                     "where it slows a step by about a third and saves little)")
+    micro_batch_size: int | None = _opt(None, "sequences per forward/backward pass: a step's batch runs in "
+                                              "micro-batches whose gradients add up to the same update (default 4 "
+                                              "for pretrained policies, the whole batch for models under 10M "
+                                              "parameters)")
     guard: str = _opt("stop", "over-optimisation guard of grpo/rloo/bon runs against a learned reward (rlhf env): "
                               "stop|watch|off[:KEY=VALUE,...], e.g. stop:eval_every=10,patience=3,"
                               "min_gold_drop=0.05,max_kl=80 (keys: llmgym.rlhf.guard.GuardConfig; "
                               "VALUE none disables a rule)")
+    curriculum: str = _opt("off", "grpo/rloo prompts drawn by each level's (a mixture: each env's) success rate: "
+                                  "off or adaptive[:KEY=VALUE,...], e.g. adaptive:low=0.2,high=0.8,floor=0.05,"
+                                  "memory=0.8,levels=1-3 (levels in the band [low, high] share the prompts, "
+                                  "the others keep floor each; llmgym.train.curriculum)")
+    dynamic_sampling: str = _opt("off", "grpo/rloo groups whose completions all score alike (no gradient): off "
+                                        "(trained on), drop (left out of the backward pass) or fill[:tries=N] "
+                                        "(replaced by fresh groups, at most N extra generation rounds a step, "
+                                        "default 2; llmgym.train.sampling)")
     trl: dict[str, Any] | None = _opt(None, "a field of the algorithm's TRL config, KEY=VALUE (repeatable; YAML: a "
                                             "mapping), e.g. loss_type=grpo, num_iterations=2, scale_rewards=batch, "
                                             "mask_truncated_completions=true; fields llmgym sets are refused with "
@@ -88,9 +120,12 @@ class TrainConfig:
 
         algorithm = get_algorithm(self.algo)  # an unknown name lists the registered ones
         self.env = _check_envs(self.env, algorithm)
-        optional = ("steps", "max_completion_length", "eval_every", "eval_max_tokens")  # None: filled by `resolved`
+        # None: filled by `resolved`
+        optional = ("steps", "max_completion_length", "eval_every", "eval_max_tokens", "eval_samples",
+                    "micro_batch_size")
         for name in ("steps", "num_generations", "prompts_per_step", "batch_size", "max_completion_length",
-                     "train_tasks", "lora_r", "lora_alpha", "save_total_limit", "samples_every", "eval_max_tokens"):
+                     "train_tasks", "lora_r", "lora_alpha", "save_total_limit", "samples_every", "eval_max_tokens",
+                     "eval_samples", "micro_batch_size"):
             value = getattr(self, name)
             if value is None and name in optional:
                 continue
@@ -106,6 +141,11 @@ class TrainConfig:
         # `not x > 0` rather than `x <= 0`, so that nan is refused too.
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
             raise LLMGymError(f"temperature must be a finite number > 0 for training, got {self.temperature}")
+        if self.base_dtype not in BASE_DTYPES:
+            raise LLMGymError(f"base_dtype must be one of {', '.join(BASE_DTYPES)}, got {self.base_dtype!r}")
+        if self.eval_temperature is not None and not (self.eval_temperature >= 0
+                                                      and math.isfinite(self.eval_temperature)):
+            raise LLMGymError(f"eval_temperature must be a finite number >= 0 (0: greedy), got {self.eval_temperature}")
         if self.learning_rate is not None and not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise LLMGymError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
         if not (self.beta >= 0 and math.isfinite(self.beta)):
@@ -113,6 +153,17 @@ class TrainConfig:
         from llmgym.rlhf.guard import GuardConfig
 
         self.guard = GuardConfig.from_spec(self.guard).to_spec()  # checked now, recorded in one spelling
+        from .curriculum import CurriculumConfig
+        from .sampling import DynamicSampling
+
+        self.curriculum = CurriculumConfig.from_spec(self.curriculum).to_spec()
+        self.dynamic_sampling = DynamicSampling.from_spec(self.dynamic_sampling).to_spec()
+        if self.curriculum != "off" or self.dynamic_sampling != "off":
+            # Declared by the algorithms whose groups go through llmgym.train.sampling (grpo, rloo).
+            if not getattr(algorithm, "group_sampling", False):
+                flag = "--curriculum" if self.curriculum != "off" else "--dynamic-sampling"
+                raise LLMGymError(f"{flag} applies to the algorithms that sample groups (grpo, rloo); "
+                                  f"--algo {self.algo} takes neither")
         from .trackers import parse_report_to
         from .trl_options import as_options
 
@@ -143,6 +194,10 @@ class TrainConfig:
                 continue
             if key == "report_to" and value is False:  # YAML's unquoted `report_to: off`
                 value = "none"
+            if key in ("curriculum", "dynamic_sampling") and isinstance(value, (Mapping, bool)):
+                # YAML's `curriculum: {low: 0.3}` and its unquoted `off` (False): read in __post_init__.
+                values[key] = value
+                continue
             if key == "guard" and isinstance(value, (Mapping, bool)):
                 # YAML gives `guard: {patience: 3}` as a mapping and an unquoted `guard: off` as False.
                 from llmgym.rlhf.guard import GuardConfig
@@ -161,8 +216,24 @@ class TrainConfig:
         steps = self.steps or algorithm.default_steps(is_tiny)
         length = self.max_completion_length or (96 if is_tiny else 48)
         eval_every = self.eval_every if self.eval_every is not None else max(1, steps // 4)
+        # Memory (docs/training.md, "Memory"): a pretrained policy trains a LoRA adapter on frozen weights,
+        # in micro-batches, recomputing activations; a tiny model is small enough to do neither.
+        lora = self.lora if self.lora is not None else not is_tiny
+        if self.learning_rate is None and lora and not is_tiny:
+            lr = float(f"{lr * LORA_LR_SCALE:.6g}")  # 2e-05 in config.yaml, not 1.9999999999999998e-05
+        checkpointing = self.gradient_checkpointing if self.gradient_checkpointing is not None else not is_tiny
+        micro = self.micro_batch_size or (None if is_tiny else MICRO_BATCH_SIZE)
+        # Sampled held-out answers resolve small gains (an interval over tasks and samples); a tiny model's
+        # tests and demo keep the one greedy answer per task.
+        eval_temperature = self.eval_temperature if self.eval_temperature is not None else (
+            0.0 if is_tiny else self.temperature)
+        eval_samples = self.eval_samples or (1 if is_tiny or eval_temperature == 0 else EVAL_SAMPLES)
+        if eval_temperature == 0:
+            eval_samples = 1  # greedy answers of one task are all the same answer
         return dataclasses.replace(self, learning_rate=lr, steps=steps, max_completion_length=length,
-                                   eval_every=eval_every, eval_max_tokens=self.eval_max_tokens or length)
+                                   eval_every=eval_every, eval_max_tokens=self.eval_max_tokens or length,
+                                   lora=lora, gradient_checkpointing=checkpointing, micro_batch_size=micro,
+                                   eval_samples=eval_samples, eval_temperature=eval_temperature)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("cli_only")}

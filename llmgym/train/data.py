@@ -76,6 +76,42 @@ def prompt_dataset(env: TextEnv | Mixture, n: int, seed: int) -> Any:
     return Dataset.from_list(rows)
 
 
+def curriculum_dataset(arms: Sequence[Any], n: int, seed: int) -> tuple[Any, dict[str, list[int]]]:
+    """The prompt dataset of a curriculum (`llmgym.train.curriculum.Arm`s): `n` train tasks split
+    evenly across the arms, in rows like `task_rows`' (an arm of a mixture fills the `env` column),
+    and each arm's row indices."""
+    from datasets import Dataset
+
+    from llmgym.errors import LLMGymError
+
+    from .curriculum import arm_tasks
+
+    rows: list[dict[str, Any]] = []
+    pools: dict[str, list[int]] = {}
+    each = max(1, -(-n // len(arms)))
+    for arm in arms:
+        tasks = arm_tasks(arm, each, seed)
+        if not tasks:
+            raise LLMGymError(f"curriculum arm {arm.name} of {arm.env.name} gave no train tasks")
+        pools[arm.name] = list(range(len(rows), len(rows) + len(tasks)))
+        rows += [{"prompt": t.messages(arm.env.system_prompt), TASK_COLUMN: json.dumps(t.to_dict()),
+                  **({ENV_COLUMN: arm.label} if arm.label is not None else {})} for t in tasks]
+    return Dataset.from_list(rows), pools
+
+
+def success_column(env: TextEnv | Mixture, funcs: Sequence[Callable[..., Any]], label: str | None = None) -> int | None:
+    """The index in `funcs` (from `reward_functions(env)`) of the function that holds the success
+    component (role `success`) of the env, or of the mixture's env `label`; None if it has none."""
+    from llmgym.rubric import SUCCESS, component_with_role
+
+    scorer = env if label is None or not isinstance(env, Mixture) else next(s.env for s in env if s.label == label)
+    if isinstance(scorer, Mixture):
+        scorer = scorer.shares[0].env
+    name = component_with_role(scorer.rubric, SUCCESS)
+    return next((i for i, fn in enumerate(funcs) if name is not None and getattr(fn, "reads", {}).get(label) == name),
+                None)
+
+
 def reference_dataset(env: TextEnv | Mixture, n: int, seed: int) -> Any:
     """Prompt-completion rows from the env's reference solutions (for `sft`); tasks without one are
     skipped. A mixture draws its tasks by weight, and each of its envs must have references."""
@@ -141,6 +177,7 @@ def reward_functions(env: TextEnv | Mixture, on_scores: Callable[..., None] | No
             return score_all(prompts, completions, columns)[_name]
 
         fn.__name__ = reward.name  # TRL logs rewards/<__name__>/mean
+        fn.reads = {None: reward.name}  # type: ignore[attr-defined]  # the component it returns (success_column)
         funcs.append(fn)
     return funcs, [float(w) for _, w in entries]
 
@@ -190,6 +227,7 @@ def _mixture_reward_functions(mixture: Mixture, on_scores: Callable[..., None] |
             return score_all(prompts, completions, columns)[_name]
 
         fn.__name__ = name  # TRL logs rewards/<__name__>/mean, over the rows it applies to
+        fn.reads = dict(slots[name][1])  # type: ignore[attr-defined]  # env label -> component (success_column)
         funcs.append(fn)
     return funcs, [weight for weight, _ in slots.values()]
 
