@@ -17,3 +17,5 @@ def llmgym_register_algorithms(register):
              description="Best-of-n rejection sampling: sample n, keep the best-scoring, fine-tune on it (SFT rounds).")
     register("sft", "llmgym.algorithms.sft:SFT",
              description="Supervised fine-tuning on the env's reference solutions (TRL's SFTTrainer).")
+    register("pretrain", "llmgym.algorithms.pretrain:Pretrain",
+             description="Next-token training on the env's plain-text documents (problems with worked solutions): the first stage from scratch.")

@@ -13,6 +13,8 @@ def llmgym_register_envs(register):
              description="Write a Python function from a description; hidden unit tests run in a sandbox (families: strings, lists, numbers, dicts, humaneval).")
     register("dataset", "llmgym.envs.dataset:DatasetEnv", required_options=("path",),
              description="A user's JSONL/JSON/CSV/Parquet file or datasets folder (path=FILE): columns mapped, answers through the shared verifier.")
+    register("compare", "llmgym.envs.compare:CompareEnv",
+             description="Which of two numbers is larger: a short prompt for models trained from scratch (tiny).")
     register("rlhf", "llmgym.envs.rlhf:RLHFEnv", description="Jokes, poems, one-sentence summaries, slogans scored by a gold labeler, a reward model (reward=reward_model:PATH) or an LLM judge.")
     from llmgym.envs.rg import register_catalog  # rg/NAME for reasoning-gym: reads a file, imports no reasoning-gym
     register_catalog(register)

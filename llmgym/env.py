@@ -174,6 +174,15 @@ class TextEnv(gym.Env[str, str]):
         solution = task.meta.get("solution")
         return solution if isinstance(solution, str) else None
 
+    def documents(self, split: str = "train", n: int | None = None, seed: int = 0) -> Iterator[str]:
+        """Plain text to pretrain on (`--algo pretrain`), no chat template: by default each of `n` tasks
+        of `split` with a reference solution, as its prompt, a newline and the solution. An env may
+        override it with any corpus of its domain."""
+        for task in self.tasks(split, n=n, seed=seed):
+            solution = self.reference(task)
+            if solution:
+                yield f"{task.text}\n{solution}"
+
     # -- tasks and splits ----------------------------------------------------------------------
     def split_of(self, task: Task) -> str:
         return split_of(task.id, self.eval_fraction)

@@ -68,5 +68,5 @@ def test_what_an_algorithm_declares_is_checked_with_one_line_errors(gym_with_min
 
 
 def test_an_unknown_algorithm_lists_the_registered_ones(gym_with_mine):
-    with pytest.raises(LLMGymError, match=r"--algo must be one of grpo, rloo, bon, sft, mine, got 'ppo'"):
+    with pytest.raises(LLMGymError, match=r"--algo must be one of grpo, rloo, bon, sft, pretrain, mine, got 'ppo'"):
         get_algorithm("ppo")

@@ -99,17 +99,19 @@ def eval_policy(spec, **options):
     return llmgym.make_policy(str(spec), batch_size=EVAL_BATCH, **options)
 
 
-def success_rates(policy, tasks: list, seed: int, samples: int = SAMPLES) -> list[float]:
-    """Per task, the share of `samples` completions at T=1.0 that are right."""
+def success_rates(policy, tasks: list, seed: int, samples: int = SAMPLES, env: str = ENV,
+                  max_tokens: int = MAX_TOKENS) -> list[float]:
+    """Per task, the share of `samples` completions at T=1.0 of at most `max_tokens` that are right
+    on `env` (a spec)."""
     import llmgym
     from llmgym.rollout import rollout
     from llmgym.types import SamplingParams
 
-    params = SamplingParams(temperature=1.0, max_tokens=MAX_TOKENS, seed=seed)
+    params = SamplingParams(temperature=1.0, max_tokens=max_tokens, seed=seed)
     # One generate call for all episodes: HFPolicy seeds torch at each call, and rollout calls it
     # once per batch, so smaller batches would all draw the same random numbers (measured at 256
     # x 4: the accuracy's spread over seeds grows from 0.016 to 0.036 at 64 per batch).
-    episodes = rollout(llmgym.make(ENV), policy, tasks, n=samples, params=params,
+    episodes = rollout(llmgym.make(env), policy, tasks, n=samples, params=params,
                        batch_size=len(tasks) * samples)
     right = [e.score.components["correct"] >= 1.0 for e in episodes]
     return [sum(right[i * samples:(i + 1) * samples]) / samples for i in range(len(tasks))]
