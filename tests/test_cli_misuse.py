@@ -478,3 +478,21 @@ def test_out_checks_accept_new_and_existing_places_and_refuse_what_cannot_be_wri
 def test_doctests_of_the_option_and_file_modules_pass(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.failed == 0 and result.attempted > 0
+
+
+# -- curriculum and dynamic sampling (llmgym.train.curriculum, llmgym.train.sampling) ----------------
+@pytest.mark.parametrize("argv, message", [
+    (TRAIN + ["--curriculum", "sometimes"], "curriculum must be one of off, adaptive"),
+    (TRAIN + ["--curriculum", "adaptive:hi=0.9"], "unknown curriculum option 'hi' (did you mean: high?)"),
+    (TRAIN + ["--curriculum", "adaptive:low=0.9,high=0.2"], "curriculum low (0.9) must not be above high (0.2)"),
+    (TRAIN + ["--curriculum", "adaptive:floor=x"], "curriculum floor: cannot read 'x' as a number"),
+    (TRAIN + ["--curriculum", "adaptive:levels=a-b"], "curriculum levels must be A-B"),
+    (TRAIN + ["--curriculum", "adaptive", "--algo", "sft"], "--curriculum applies to the algorithms that sample"),
+    (TRAIN + ["--dynamic-sampling", "sometimes"], "dynamic_sampling must be one of off, drop, fill"),
+    (TRAIN + ["--dynamic-sampling", "fill:trys=2"], "unknown dynamic_sampling option 'trys'"),
+    (TRAIN + ["--dynamic-sampling", "fill:tries=0"], "dynamic_sampling tries must be an integer >= 1"),
+    (TRAIN + ["--dynamic-sampling", "drop", "--algo", "bon"], "--dynamic-sampling applies to the algorithms"),
+])
+def test_curriculum_and_dynamic_sampling_misuse_is_one_line_and_exit_2(files, no_work, capsys, monkeypatch, argv,
+                                                                       message):
+    test_misuse_is_one_line_naming_the_bad_value_and_exit_2(files, no_work, capsys, monkeypatch, argv, message)
