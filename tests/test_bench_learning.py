@@ -1,0 +1,110 @@
+"""benchmarks/bench_learning.py end to end at `--quick` size (tiny policy, a 4-second budget), with the
+baseline, llmgym's defaults and the variant with every optional flag (the other two only add runs of
+the same code): the figures mean nothing at this size; what is checked is that each variant runs or
+says why not, that the tables have their rows and columns, and that each printed number is the one its
+run wrote."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import bench_learning  # noqa: E402
+
+VARIANTS = ("llmgym", "both")  # and trl, the baseline, which always runs
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "learning"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_learning.py"), "--quick", "--out", str(out),
+                           "--variants", ",".join(VARIANTS)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=280,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})  # two threads crawl on busy shared cores
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return out, done.stdout, json.loads((out / "results.json").read_text())
+
+
+def rows_of(stdout, label):
+    """The table rows of a variant, in order: its first accuracy row, then its row of the step time,
+    tokens/s and memory table (labels are printed padded to one width)."""
+    return [line for line in stdout.splitlines() if line.startswith(f"{label:<{bench_learning.W}} ")]
+
+
+def accuracy_rows(stdout, label):
+    """A variant's rows of the accuracy table: its labelled row and the unlabelled ones under it."""
+    lines = stdout.splitlines()
+    i = lines.index(rows_of(stdout, label)[0])
+    rows = [lines[i]]
+    while i + 1 < len(lines) and lines[i + 1].startswith(" " * bench_learning.W):
+        i += 1
+        rows.append(lines[i])
+    return rows
+
+
+@pytest.mark.timeout(300)
+def test_every_variant_runs_or_says_why_not(quick):
+    out, stdout, results = quick
+    known = bench_learning.available_flags()
+    assert list(results["variants"]) == ["trl", *VARIANTS]
+    for key, label, flags in bench_learning.VARIANTS:
+        if key not in results["variants"]:
+            continue
+        r = results["variants"][key]
+        if bench_learning.missing_flags(flags or [], known):
+            assert r["status"].startswith("not available (llmgym train has no --")
+            assert all(r["status"] in line for line in rows_of(stdout, label)[-2:])
+        else:
+            assert r["status"] == "ran", r["status"]
+            # One accuracy row per snapshot (at most one a step, so 1 or 2 at --quick), and one row of
+            # step time, tokens/s and memory.
+            assert 1 <= len(r["points"]) <= 2 and not list((out / key).glob("snapshot-*"))  # evaluated, then removed
+            assert len(accuracy_rows(stdout, label)) == len(r["points"]) and len(rows_of(stdout, label)) == 2, stdout
+
+
+@pytest.mark.timeout(300)
+def test_printed_figures_are_the_ones_the_runs_wrote(quick):
+    out, stdout, results = quick
+    start = json.loads((out / "eval-start.json").read_text())
+    assert "starting model (every variant)" in stdout and f"{start['accuracy']:.1%} [" in stdout
+    for key, r in results["variants"].items():
+        if r["status"] != "ran":
+            continue
+        clock = json.loads((out / key / "clock.json").read_text())
+        evals = json.loads((out / key / "eval.json").read_text())["points"]
+        # The evaluation scored the snapshots the clock took, at the times it took them.
+        assert [(p["t"], p["step"]) for p in evals] == [(s["t"], s["step"]) for s in clock["snapshots"]]
+        assert r["points"] == evals and r["steps"] == len(clock["step_seconds"])
+        # The clock stopped the run at the budget: its last snapshot is the last step, past 4 s, and
+        # the one before it (if any) came after half of it.
+        assert clock["snapshots"][-1]["t"] == clock["train_seconds"] >= 4.0
+        assert all(s["t"] >= 2.0 for s in clock["snapshots"])
+        assert r["peak_rss_mib"] > 100 and r["child"]["rc"] == 0
+        table_row = rows_of(stdout, r["label"])[-1]
+        numbers = re.findall(r"\d+(?:\.\d+)?", table_row[len(r["label"]):])
+        assert int(numbers[0]) == r["steps"]
+        assert f"{r['step_s']:.2f}" in table_row and f"{r['peak_rss_mib']:.0f}" in table_row
+        assert f"{clock['tokens']['num_tokens'] / sum(clock['step_seconds'][:clock['tokens']['step']]):.1f}" in table_row
+        assert f"{evals[-1]['accuracy']:.1%}" in table_row
+    base = results["variants"]["trl"]
+    final = json.loads((out / "trl" / "eval.json").read_text())["points"][-1]["accuracy"]
+    assert results["floor"]["target"] == final  # the baseline's final accuracy is its own evaluation's
+    assert f"{final:.1%}" in rows_of(stdout, base["label"])[-1]
+    settings = json.loads((out / "trl" / "settings.json").read_text())
+    assert f"learning_rate={settings['learning_rate']}" in stdout
+    floor = [line for line in stdout.splitlines() if line.startswith("floor: ")]
+    assert len(floor) == 1
+    assert ("not measurable" in floor[0]) == (not results["floor"]["measurable"])
+
+
+def test_a_flag_llmgym_train_lacks_makes_its_variant_not_available():
+    assert bench_learning.missing_flags(["--curriculum", "adaptive", "--dynamic-sampling", "fill"],
+                                        {"--curriculum"}) == ["--dynamic-sampling"]
+    assert "--env" in bench_learning.available_flags()  # read from llmgym train's own parser
