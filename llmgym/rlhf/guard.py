@@ -38,7 +38,6 @@ The decision logic (`GuardState`) is pure and testable on a synthetic stream of 
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -48,6 +47,7 @@ from typing import Any, Callable, Mapping
 
 from llmgym.errors import LLMGymError
 from llmgym.io import atomic_write_text, read_json, save_model_dir
+from llmgym.options import unknown_option
 from llmgym.registry import parse_name_options
 
 from .probe import make_probe
@@ -142,9 +142,7 @@ class GuardConfig:
         values: dict[str, Any] = {}
         for key, value in options.items():
             if key not in known:
-                close = difflib.get_close_matches(key, list(known), n=2)
-                hint = f" (did you mean: {', '.join(close)}?)" if close else f" (known: {', '.join(known)})"
-                raise LLMGymError(f"unknown guard option {key!r}{hint}")
+                raise unknown_option("guard", key, known)
             if isinstance(value, str) and value.lower() in ("none", "off", "null") and key != "mode":
                 value = None
             elif isinstance(value, str) and key != "mode":

@@ -31,6 +31,7 @@ from typing import Any, Sequence
 
 from llmgym.errors import LLMGymError
 from llmgym.io import json_problem, read_json, save_model_dir
+from llmgym.options import option
 
 from . import rankings as rk
 
@@ -74,15 +75,18 @@ def reward_model_from_policy(model: Any) -> Any:
 
 @dataclass
 class RMConfig:
-    data: str
-    base: str = "tiny"
-    out: str = "rm"
-    steps: int = 200
-    batch_size: int = 16
-    learning_rate: float | None = None
-    max_length: int = 512
-    eval_fraction: float = 0.2
-    seed: int = 0
+    """What `llmgym rm train` fits; each field is its flag (`llmgym.options`: `--max-length`, `--lr`)."""
+
+    data: str = option(help="rankings JSONL file (format: llmgym.rlhf.rankings)")
+    base: str = option("tiny", "policy whose backbone starts the reward model: tiny, smollm2, hf:path=DIR or a "
+                               "run directory")
+    out: str = option("rm", "folder to save the reward model in")
+    steps: int = option(200, "optimizer steps")
+    batch_size: int = option(16, "pairs per step")
+    learning_rate: float | None = option(None, "learning rate (default 1e-3 tiny, 1e-5 pretrained)")
+    max_length: int = option(512, "most tokens of prompt + completion")
+    eval_fraction: float = option(0.2, "share of prompts held out")
+    seed: int = option(0, "seed of the held-out split and the trainer")
 
 
 class RewardScorer:

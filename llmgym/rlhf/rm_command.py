@@ -21,17 +21,12 @@ from llmgym.errors import LLMGymError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="rm_command", metavar="ACTION")
+    from llmgym.options import add_arguments as add_option_flags
+
+    from .reward_model import RMConfig
+
     p = sub.add_parser("train", help="fit a reward model to rankings (Bradley-Terry over implied pairs)")
-    p.add_argument("--data", required=True, help="rankings JSONL file (format: llmgym.rlhf.rankings)")
-    p.add_argument("--base", default="tiny", help="policy whose backbone starts the reward model: tiny, "
-                                                  "smollm2, hf:path=DIR or a run directory")
-    p.add_argument("--out", default="rm", help="folder to save the reward model in")
-    p.add_argument("--steps", type=int, default=200, help="optimizer steps")
-    p.add_argument("--batch-size", type=int, default=16, help="pairs per step")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3 tiny, 1e-5 pretrained)")
-    p.add_argument("--max-length", type=int, default=512, help="most tokens of prompt + completion")
-    p.add_argument("--eval-fraction", type=float, default=0.2, help="share of prompts held out")
-    p.add_argument("--seed", type=int, default=0)
+    add_option_flags(p, RMConfig, flags={"learning_rate": "--lr"}, metavars={"learning_rate": "LR"})
     p = sub.add_parser("simulate", help="rank samples with the simulated gold labeler")
     p.add_argument("--env", default="rlhf", help="env NAME[:k=v,...] whose train prompts are ranked")
     p.add_argument("--prompts", type=int, default=200, help="prompts to rank")
@@ -70,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.rm_command == "train":
         import llmgym
+        from llmgym.options import from_args
         from llmgym.train.command import check_policy_name
 
         from .reward_model import RMConfig, train_reward_model
@@ -78,17 +74,14 @@ def run(args: argparse.Namespace) -> int:
                             ("--max-length", args.max_length)):
             if value < 1:
                 raise LLMGymError(f"{flag} must be a positive integer, got {value}")
-        if args.lr is not None and not (args.lr > 0 and math.isfinite(args.lr)):
-            raise LLMGymError(f"--lr must be a finite number > 0, got {args.lr}")
+        if args.learning_rate is not None and not (args.learning_rate > 0 and math.isfinite(args.learning_rate)):
+            raise LLMGymError(f"--lr must be a finite number > 0, got {args.learning_rate}")
         if not 0 < args.eval_fraction < 1:
             raise LLMGymError(f"--eval-fraction must be in (0, 1), got {args.eval_fraction}")
         check_out_dir(args.out)
         check_policy_name(args.base)
         rk.read(args.data, strict=True)  # a bad line fails now, not after torch and TRL are imported
-        metrics = train_reward_model(RMConfig(data=args.data, base=args.base, out=args.out, steps=args.steps,
-                                              batch_size=args.batch_size, learning_rate=args.lr,
-                                              max_length=args.max_length, eval_fraction=args.eval_fraction,
-                                              seed=args.seed), gold=llmgym.make_reward("gold"))
+        metrics = train_reward_model(from_args(RMConfig, args), gold=llmgym.make_reward("gold"))
         print(json.dumps(metrics, indent=2))
         print(f"held-out pairwise accuracy {metrics['heldout_accuracy']:.1%}"
               + (f", against gold {metrics['heldout_gold_accuracy']:.1%}" if "heldout_gold_accuracy" in metrics else "")

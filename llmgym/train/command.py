@@ -28,21 +28,11 @@ from .config import TrainConfig, load_config, merge_options, read_yaml_mapping
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one flag per TrainConfig field; defaults stay unset so the YAML file can fill them."""
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f.metadata.get("help", "")
-        kind = str(f.type)
-        if kind.startswith("bool"):
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                                help=help_text)
-            continue
-        typ = int if kind.startswith("int") else float if kind.startswith("float") else str
-        default = f.default if f.default is not None else None
-        shown = f" (default: {default})" if default is not None and f.name not in ("resume", "config") else ""
-        metavar = {"trl": "KEY=VALUE", "report_to": "TRACKER"}.get(f.name, f.name.upper())
-        parser.add_argument(flag, dest=f.name, type=typ, default=None, metavar=metavar,
-                            help=help_text + shown, **({"action": "append"} if f.name in ("env", "trl") else {}))
+    """Add one flag per TrainConfig field (`llmgym.options`); defaults stay unset so the YAML file can fill them."""
+    from llmgym.options import add_arguments as add_option_flags
+
+    add_option_flags(parser, TrainConfig, unset_defaults=True, repeatable=("env", "trl"),
+                     metavars={"trl": "KEY=VALUE", "report_to": "TRACKER"}, hide_defaults=("resume", "config"))
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, bool]:

@@ -15,7 +15,6 @@ llmgym.errors.LLMGymError: unknown training option 'step' (did you mean: steps?)
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -180,9 +179,9 @@ class TrainConfig:
             if not isinstance(key, str):
                 raise LLMGymError(f"training option names are text; got {key!r} ({type(key).__name__})")
             if key not in known:
-                close = difflib.get_close_matches(key, list(known), n=2)
-                hint = f" (did you mean: {', '.join(close)}?)" if close else f" (known: {', '.join(known)})"
-                raise LLMGymError(f"unknown training option {key!r}{hint}")
+                from llmgym.options import unknown_option
+
+                raise unknown_option("training", key, known)
         values = {}
         for key, value in data.items():
             if key == "env" and isinstance(value, (list, tuple)):

@@ -26,7 +26,6 @@ config.yaml records the values as read, so `--resume` and `--config` read them b
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import enum
 import importlib
 import json
@@ -35,6 +34,7 @@ import typing
 from typing import Any, Iterable, Literal, Mapping, Union
 
 from llmgym.errors import LLMGymError
+from llmgym.options import did_you_mean
 
 # TRL config fields llmgym sets from its own options (the option to use instead), or must hold
 # fixed for the run directory to mean what it says (why).
@@ -119,8 +119,7 @@ def check_options(options: Mapping[str, Any], config_cls: type, *, algo: str = "
         if key in OWNED:
             raise LLMGymError(f"--trl {key}: llmgym sets this itself; {OWNED[key]}")
         if key not in known:
-            close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.6)
-            hint = f" (did you mean: {', '.join(close)}?)" if close else ""
+            hint = did_you_mean(key, known, n=3, list_known=False)
             raise LLMGymError(f"--trl {key}: {where} has no field {key!r}{hint}")
         hint_type = hints.get(key, Any)
         # TRL's fields name their values in `choices` (what HfArgumentParser offers) where they list them.
