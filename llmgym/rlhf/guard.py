@@ -47,7 +47,7 @@ from typing import Any, Callable, Mapping
 
 from llmgym.errors import LLMGymError
 from llmgym.io import atomic_write_text, read_json, save_model_dir
-from llmgym.options import unknown_option
+from llmgym.options import check_keys
 from llmgym.registry import parse_name_options
 
 from .probe import make_probe
@@ -138,11 +138,9 @@ class GuardConfig:
                 options.setdefault("mode", mode)
         else:
             raise LLMGymError(f"guard must be a spec string like 'stop:patience=3', got {spec!r}")
-        known = {f.name: f for f in fields(cls)}
+        check_keys("guard", options, cls)
         values: dict[str, Any] = {}
         for key, value in options.items():
-            if key not in known:
-                raise unknown_option("guard", key, known)
             if isinstance(value, str) and value.lower() in ("none", "off", "null") and key != "mode":
                 value = None
             elif isinstance(value, str) and key != "mode":
