@@ -211,9 +211,15 @@ def test_a_tiny_run_moves_its_prompts_to_the_level_whose_groups_differ(tmp_path)
     assert all(rows[s]["curriculum/level2/target"] == pytest.approx(0.9) for s in range(2, 7))
     assert sum(2 * mix[s]["level2"] for s in (3, 4, 5, 6)) == 7
     assert rows[5]["frac_reward_zero_std"] == 0.0  # a step with no group without signal
-    assert run.read_config()["curriculum"] == "adaptive"
+    assert run.read_config()["curriculum"] == "adaptive"  # the default floor, recorded in one spelling
     saved = load_state(run.checkpoints / "checkpoint-6")
     assert saved["curriculum"]["updates"] == 6
+    # The report shows the mix moving: level 2's share grows from the first half of the steps to the second.
+    from llmgym.report.run_report import render_run
+
+    report = render_run(run.path)["markdown"].read_text()
+    assert "## Curriculum and dynamic sampling" in report
+    assert "| level2 | 66.7% | 83.3% | 50.0% |" in report and "| level3 | 16.7% | 0.0% | 0.0% |" in report
 
 
 def test_resume_continues_the_curriculum_from_the_checkpoint(tmp_path):

@@ -10,6 +10,10 @@ against gold score when a run logs a `gold` figure (RLHF with a learned reward m
 A run on a mixture of envs (config.yaml's `env` a list) also logs, per env, `env/<label>/reward` and
 `env/<label>/frac_reward_zero_std` on training rows and `eval/<label>/accuracy`, ... on held-out
 rows; its report adds a table of them per env next to the overall figures, and a curve per env.
+
+A run with `--curriculum adaptive` logs `curriculum/<arm>/share`, `.../target` and `.../success` per
+step, and one with `--dynamic-sampling` `dynamic/...`: the report adds the level mix per step and
+what dynamic sampling kept (figures in `llmgym.report.run_figures`).
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ from typing import Any, Mapping, Sequence
 from llmgym.errors import LLMGymError
 from llmgym.io import parse_json
 
-from .render import atomic_write_text, html_page, html_table, md_table, new_figure, num, pct, png_img
-
-Series = list[tuple[float, float]]
+from .render import atomic_write_text, html_page, html_table, md_table, num, pct, png_img
+from .run_figures import (GOLD_PROBE_KEY, PROXY_KEY, Series, arm_names, curves_figure, gold_keys,  # noqa: F401
+                          moving_average, proxy_gold_figure, proxy_key, sampling_figure, series)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -59,7 +63,8 @@ def check_row(row: dict[str, Any], where: str) -> dict[str, Any]:
         raise LLMGymError(f"{where}: step must be a number, got {json.dumps(row['step'])[:60]}; "
                           "not a row llmgym train wrote")
     for key, value in row.items():
-        if (key in _TABLE_FIGURES or key.startswith(("eval/", "env/"))) and value is not None and not _is_number(value):
+        if (key in _TABLE_FIGURES or key.startswith(("eval/", "env/", "curriculum/", "dynamic/"))) and value is not None \
+                and not _is_number(value):
             raise LLMGymError(f"{where}: {key} must be a number, got {json.dumps(value)[:60]}; "
                               "not a row llmgym train wrote")
     comps = row.get("components")
@@ -97,46 +102,6 @@ def _read_config(path: Path) -> dict[str, Any]:
     if loaded is not None and not isinstance(loaded, dict):
         raise LLMGymError(f"{path} must hold a mapping of options, got {type(loaded).__name__}")
     return loaded or {}
-
-
-def series(rows: Sequence[Mapping[str, Any]], key: str) -> Series:
-    """(step, value) pairs of `key`, one per step (the last row wins, as after a resume), sorted."""
-    points: dict[float, float] = {}
-    for r in rows:
-        v, step = r.get(key), r.get("step")
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and isinstance(step, (int, float)):
-            points[float(step)] = float(v)
-    return sorted(points.items())
-
-
-def moving_average(values: Sequence[float], window: int) -> list[float]:
-    """Trailing mean over `window` points (fewer at the start).
-
-    >>> moving_average([1, 2, 3, 4], 2)
-    [1.0, 1.5, 2.5, 3.5]
-    """
-    out, total = [], 0.0
-    for i, v in enumerate(values):
-        total += v
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
-    return out
-
-
-PROXY_KEY = "rlhf/proxy_reward"  # written by llmgym.rlhf.guard's probes, with GOLD_PROBE_KEY
-GOLD_PROBE_KEY = "rlhf/gold_score"
-
-
-def proxy_key(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The proxy reward's key: the RLHF probe's when the run logs one, else TRL's training reward."""
-    return PROXY_KEY if any(PROXY_KEY in r for r in rows) else "reward"
-
-
-def gold_keys(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Keys of gold-score figures (`gold`, `eval/gold`, `rewards/gold/mean`, ...), if the run logs any."""
-    return sorted({k for r in rows for k, v in r.items() if isinstance(v, (int, float))
-                   and any("gold" in part for part in k.split("/")) and not k.endswith("/std")})
 
 
 class RunData:
@@ -250,6 +215,41 @@ def mixture_rows(data: RunData, before: Mapping[str, Any], after: Mapping[str, A
     return rows
 
 
+SAMPLING_HEADERS = ["arm", "share of prompts (first half of steps)", "share (second half)", "success rate at the end"]
+
+
+def sampling_rows(data: RunData) -> list[list[str]]:
+    """Per curriculum arm: its mean share of the prompts over the first and the second half of the
+    steps (how the level mix moved) and its tracked success rate at the last step."""
+    rows = []
+    for arm in arm_names(data.train):
+        share = series(data.train, f"curriculum/{arm}/share")
+        half = len(share) // 2
+        success = series(data.train, f"curriculum/{arm}/success")
+        rows.append([arm, pct(_mean(share[:half] or share)), pct(_mean(share[half:])),
+                     pct(success[-1][1] if success else None)])
+    return rows
+
+
+def dynamic_summary(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """One line on what `--dynamic-sampling` kept, summed over the steps; None for a run without.
+
+    >>> dynamic_summary([{"step": 1, "dynamic/dropped_groups": 1, "dynamic/kept_fraction": 0.5,
+    ...                   "dynamic/extra_rounds": 0, "dynamic/backward_saved": 0.5},
+    ...                  {"step": 2, "dynamic/dropped_groups": 0, "dynamic/kept_fraction": 1.0,
+    ...                   "dynamic/extra_rounds": 1, "dynamic/backward_saved": 0.0}])
+    'dynamic sampling: 1 groups dropped in 2 steps, 75.0% of the groups of a step trained on, 1 extra generation rounds, 25.0% of the backward pass saved'
+    """
+    kept = series(rows, "dynamic/kept_fraction")
+    if not kept:
+        return None
+    dropped = sum(v for _, v in series(rows, "dynamic/dropped_groups"))
+    extra = sum(v for _, v in series(rows, "dynamic/extra_rounds"))
+    return (f"dynamic sampling: {dropped:g} groups dropped in {len(kept)} steps, {pct(_mean(kept))} of the groups "
+            f"of a step trained on, {extra:g} extra generation rounds, "
+            f"{pct(_mean(series(rows, 'dynamic/backward_saved')))} of the backward pass saved")
+
+
 def curve_rows(data: RunData) -> list[list[str]]:
     """One row per held-out evaluation: step, accuracy, and the training figures logged at that step
     (and, for a mixture, each env's held-out accuracy)."""
@@ -275,73 +275,6 @@ def curve_headers(data: RunData) -> list[str]:
     return CURVE_HEADERS + [f"held-out accuracy {label}" for label in data.env_labels()]
 
 
-# -- plots -------------------------------------------------------------------------------------
-def _plot_noisy(ax: Any, points: Series, label: str) -> None:
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    if len(points) > 10:
-        ax.plot(xs, ys, alpha=0.3, linewidth=0.8)
-        ax.plot(xs, moving_average(ys, max(2, len(ys) // 10)), label=f"{label} (moving avg.)",
-                color=ax.lines[-1].get_color())
-    else:
-        ax.plot(xs, ys, marker="o", markersize=3, label=label)
-
-
-def curves_figure(data: RunData) -> Any:
-    """Reward, held-out accuracy, response length and KL (or gold) against step."""
-    panels: list[tuple[str, list[tuple[str, Series, bool]]]] = []
-    labels = data.env_labels()
-    reward = [("train reward", series(data.train, "reward"), True)]
-    reward += [(k[len("rewards/"):-len("/mean")], series(data.train, k), True)
-               for k in sorted({k for r in data.train for k in r}) if k.startswith("rewards/") and k.endswith("/mean")]
-    reward = [c for c in reward if c[1]]
-    if len(reward) == 2 and reward[0][1] == reward[1][1]:
-        reward = reward[:1]  # a one-component rubric: the component is the reward itself
-    reward += [(f"reward on {label}", series(data.train, f"env/{label}/reward"), True) for label in labels]
-    panels.append(("training reward", [c for c in reward if c[1]]))
-    panels.append(("held-out accuracy", [("eval accuracy", series(data.evals, "eval/accuracy"), False)]
-                   + [(label, series(data.evals, f"eval/{label}/accuracy"), False) for label in labels]))
-    panels.append(("response length (tokens)", [("train", series(data.train, "completions/mean_length"), True),
-                                               ("held-out", series(data.evals, "eval/length"), False)]))
-    if labels:
-        panels.append(("groups with zero reward variance",
-                       [("all envs", series(data.train, "frac_reward_zero_std"), True)]
-                       + [(label, series(data.train, f"env/{label}/frac_reward_zero_std"), True) for label in labels]))
-    kl = series(data.train, "kl")
-    panels.append(("KL to reference", [("kl", kl, True)] if kl else []))
-    golds = gold_keys(data.rows)
-    if golds:
-        proxy = proxy_key(data.rows)
-        panels.append(("proxy reward vs gold score", [(f"proxy ({proxy})", series(data.rows, proxy), True)]
-                       + [(k, series(data.rows, k), "eval/" not in k) for k in golds]))
-    fig = new_figure(11.0, 3.0 * ((len(panels) + 1) // 2))
-    axes = fig.subplots((len(panels) + 1) // 2, 2, squeeze=False).ravel()
-    for ax, (title, curves) in zip(axes, panels):
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("step")
-        drawn = False
-        for label, points, noisy in curves:
-            if not points:
-                continue
-            drawn = True
-            if noisy:
-                _plot_noisy(ax, points, label)
-            else:
-                ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
-        if title == "held-out accuracy":
-            ax.set_ylim(0, 1)
-        elif title == "groups with zero reward variance":
-            ax.set_ylim(-0.03, 1.03)  # a fraction that is often exactly 0 or 1
-        if drawn:
-            ax.legend(fontsize=7)
-        else:
-            beta = data.config.get("beta")
-            msg = "not logged (beta = 0: no reference model)" if title.startswith("KL") and beta == 0 else "not logged"
-            ax.text(0.5, 0.5, msg, ha="center", va="center", transform=ax.transAxes, color="gray")
-    for ax in axes[len(panels):]:
-        ax.set_visible(False)
-    return fig
-
-
 PROBE_HEADERS = ["step", "proxy", "gold", "KL (nats/sample)", "words", "distinct-2"]
 
 
@@ -354,31 +287,6 @@ def probe_rows(data: RunData) -> list[list[str]]:
              fmt(r.get("rlhf/kl"), ".2f"), fmt(r.get("degeneracy/length"), ".1f"),
              fmt(r.get("degeneracy/distinct_2"), ".3f")]
             for r in data.rows if PROXY_KEY in r]
-
-
-def proxy_gold_figure(data: RunData) -> Any | None:
-    """Gold score against proxy reward at the steps where both were logged (reward hacking shows as a bend)."""
-    golds = gold_keys(data.rows)
-    if not golds:
-        return None
-    key = proxy_key(data.rows)
-    # The probe's proxy pairs with the probe's gold: same samples, same steps.
-    gold_key = GOLD_PROBE_KEY if key == PROXY_KEY and GOLD_PROBE_KEY in golds else golds[0]
-    proxy = dict(series(data.rows, key))
-    gold = dict(series(data.rows, gold_key))
-    steps = sorted(set(proxy) & set(gold))
-    if len(steps) < 2:
-        return None
-    fig = new_figure(5.0, 3.4)
-    ax = fig.subplots()
-    ax.plot([proxy[s] for s in steps], [gold[s] for s in steps], marker=".", linewidth=0.8)
-    peak = max(steps, key=lambda s: gold[s])
-    for s in sorted({steps[0], peak, steps[-1]}):
-        ax.annotate(f"step {s:g}", (proxy[s], gold[s]), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set_xlabel(f"proxy reward ({key})")
-    ax.set_ylabel(gold_key)
-    ax.set_title("gold score against proxy reward", fontsize=10)
-    return fig
 
 
 # -- samples -----------------------------------------------------------------------------------
@@ -446,6 +354,11 @@ def render_run(path: str | Path) -> dict[str, Path]:
     probes = probe_rows(data)
     if probes:
         md += ["## Guard probes (held-out prompts, sampled)", "", md_table(PROBE_HEADERS, probes), ""]
+    arms, dynamic = sampling_rows(data), dynamic_summary(data.train)
+    if arms or dynamic:
+        md += ["## Curriculum and dynamic sampling", ""]
+        md += [md_table(SAMPLING_HEADERS, arms), ""] if arms else []
+        md += [dynamic, ""] if dynamic else []
     rows = curve_rows(data)
     if rows:
         md += ["## Held-out evaluations", "", md_table(curve_headers(data), rows), ""]
@@ -462,6 +375,12 @@ def render_run(path: str | Path) -> dict[str, Path]:
              png_img(curves_figure(data), "training reward, held-out accuracy, response length and KL against step")]
     if verdict:
         parts[2:2] = [f"<h2>Over-optimisation guard</h2><p>{html.escape(verdict)}</p>"]
+    mix = sampling_figure(data)
+    if mix is not None:
+        parts += ["<h2>Curriculum and dynamic sampling</h2>",
+                  *([html_table(SAMPLING_HEADERS, arms)] if arms else []),
+                  *([f"<p>{html.escape(dynamic)}</p>"] if dynamic else []),
+                  png_img(mix, "level mix per step, success rate per arm and what dynamic sampling kept")]
     pg = proxy_gold_figure(data)
     if pg is not None:
         parts += ["<h2>Proxy reward against gold score</h2>", png_img(pg, "gold score against proxy reward")]
