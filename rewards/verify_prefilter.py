@@ -102,17 +102,24 @@ def _group_before(text: str, end: int) -> str:
         j -= 1
     if j < 0 or text[j] not in ")}":
         return ""
-    closer = text[j]
-    opener = "(" if closer == ")" else "{"
+    k = _matching_bracket(text, j, -1)
+    return text[:j] if k is None else text[k + 1 : j]
+
+
+def _matching_bracket(text: str, at: int, step: int) -> int | None:
+    """Where the bracket at `at` is matched: scanning forward (`step` 1) from an opener, or back
+    (`step` -1) from a closer; None when it is not."""
+    here = text[at]
+    there = {"(": ")", "{": "}", ")": "(", "}": "{"}[here]
     depth = 0
-    for k in range(j, -1, -1):
-        if text[k] == closer:
+    for k in range(at, len(text) if step > 0 else -1, step):
+        if text[k] == here:
             depth += 1
-        elif text[k] == opener:
+        elif text[k] == there:
             depth -= 1
             if depth == 0:
-                return text[k + 1 : j]
-    return text[:j]
+                return k
+    return None
 
 
 def _exponent_after(text: str, start: int) -> str:
@@ -123,16 +130,8 @@ def _exponent_after(text: str, start: int) -> str:
         return ""
     opener = text[start]
     if opener in "{(":
-        closer = "}" if opener == "{" else ")"
-        depth = 0
-        for j in range(start, len(text)):
-            if text[j] == opener:
-                depth += 1
-            elif text[j] == closer:
-                depth -= 1
-                if depth == 0:
-                    return text[start + 1 : j]
-        return text[start + 1 :]
+        j = _matching_bracket(text, start, 1)
+        return text[start + 1 :] if j is None else text[start + 1 : j]
     m = re.match(r"[+-]?\d+|[A-Za-z]+|\\[A-Za-z]+|.", text[start:])
     token = m.group() if m else ""
     # `2^3^4` is a tower in plain notation even without braces
