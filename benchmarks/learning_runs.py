@@ -16,7 +16,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 STEP_CAP = 100_000  # `llmgym train --steps`: the clock stops every run long before
 BOOKKEEPING_OFF = ["--eval-tasks", "0", "--save-every", "0"]  # the benchmark evaluates, outside the budget
@@ -34,9 +34,9 @@ def is_adapter(model: Any) -> bool:
     return isinstance(model, PeftModel)
 
 
-def budget_clock(spec: dict[str, Any], out: Path) -> Any:
+def budget_clock(spec: dict[str, Any], out: Path, now: Callable[[], float] = time.perf_counter) -> Any:
     """A TrainerCallback that times the optimizer steps, saves the weights at the checkpoint times
-    (its clock paused meanwhile) and stops the trainer once `spec["budget_s"]` is spent."""
+    (outside the steps, so outside the clock) and stops the trainer once `spec["budget_s"]` is spent."""
     from safetensors.torch import save_model
     from transformers import TrainerCallback
 
@@ -46,13 +46,13 @@ def budget_clock(spec: dict[str, Any], out: Path) -> Any:
     class BudgetClock(TrainerCallback):
         def __init__(self) -> None:
             self.elapsed, self.steps, self.snapshots, self.tokens = 0.0, [], [], None
-            self.started = time.perf_counter()
+            self.started = now()
 
         def on_step_begin(self, args, state, control, **kw):
-            self.started = time.perf_counter()
+            self.started = now()
 
         def on_step_end(self, args, state, control, model=None, **kw):
-            seconds = time.perf_counter() - self.started
+            seconds = now() - self.started
             self.elapsed += seconds
             self.steps.append(seconds)
             if due and self.elapsed >= due[0]:

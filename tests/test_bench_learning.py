@@ -108,3 +108,70 @@ def test_a_flag_llmgym_train_lacks_makes_its_variant_not_available():
     assert bench_learning.missing_flags(["--curriculum", "adaptive", "--dynamic-sampling", "fill"],
                                         {"--curriculum"}) == ["--dynamic-sampling"]
     assert "--env" in bench_learning.available_flags()  # read from llmgym train's own parser
+
+
+class FakeClock:
+    """perf_counter for the budget clock, moved by hand: each step takes `step` seconds."""
+
+    def __init__(self, step):
+        self.now, self.step = 0.0, step
+
+    def __call__(self):
+        return self.now
+
+
+def test_the_clock_saves_at_its_times_and_stops_at_the_budget(tmp_path):
+    import learning_runs
+    from transformers import TrainerControl, TrainerState
+
+    from llmgym.train.run import load_policy
+
+    model = load_policy("tiny", 0).model
+    fake = FakeClock(1.5)
+    clock = learning_runs.budget_clock({"budget_s": 4.0, "checkpoints": 2}, tmp_path, now=fake)
+    state, control = TrainerState(), TrainerControl()
+    while not control.should_training_stop:
+        clock.on_step_begin(None, state, control)
+        fake.now += fake.step
+        state.global_step += 1
+        clock.on_step_end(None, state, control, model=model)
+    clock.on_train_end(None, state, control)
+    written = json.loads((tmp_path / "clock.json").read_text())
+    # Due at 2 s and 4 s: taken at the first step ends past them (3.0 s, 4.5 s); stopped at 4.5 s.
+    assert [(s["t"], s["step"]) for s in written["snapshots"]] == [(3.0, 2), (4.5, 3)]
+    assert written["step_seconds"] == [1.5, 1.5, 1.5] and written["train_seconds"] == 4.5
+    assert (tmp_path / "snapshot-2.safetensors").is_file()
+
+
+def test_an_adapter_snapshot_is_evaluated_merged_into_the_starting_weights(tmp_path, monkeypatch):
+    import copy
+
+    import learning_runs
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from llmgym.train.run import load_policy
+
+    trained = get_peft_model(copy.deepcopy(load_policy("tiny", 0).model),
+                             LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+    for name, weight in trained.named_parameters():
+        if "lora_B" in name:  # zero at initialisation: make the adapter change something
+            torch.nn.init.normal_(weight)
+    (tmp_path / "v").mkdir()
+    trained.save_pretrained(str(tmp_path / "v" / "snapshot-1"))
+    learning_runs.write_json(tmp_path / "v" / "clock.json", {"snapshots": [{"t": 1.0, "step": 1, "file": "snapshot-1"}]})
+    expected = copy.deepcopy(trained).merge_and_unload().state_dict()
+    seen = []
+
+    def held_out(env, policy, tasks, spec):
+        seen.append({k: v.clone() for k, v in policy.model.state_dict().items()})
+        return {"accuracy": 0.0, "low": 0.0, "high": 1.0}
+
+    monkeypatch.setattr(learning_runs, "held_out", held_out)
+    spec = {"env": "math", "policy": "tiny", "seed": 0, "eval_tasks": 2, "variants": ["v"], "keep_snapshots": False}
+    learning_runs.run_eval(spec, tmp_path)
+    start, merged = seen
+    assert all(torch.equal(merged[k], expected[k]) for k in expected)
+    assert any(not torch.equal(start[k], merged[k]) for k in start)
+    assert not (tmp_path / "v" / "snapshot-1").exists()  # evaluated, then removed
+    assert json.loads((tmp_path / "v" / "eval.json").read_text())["points"][0]["t"] == 1.0
