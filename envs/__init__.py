@@ -9,6 +9,8 @@ def llmgym_register_envs(register):
              description="Arithmetic, word problems and sympy algebra with levels 1-5; answers in \\boxed{}.")
     register("counting", "llmgym.envs.counting:CountingEnv",
              description="Letters in words, every k-th letter, spelling backwards, 9.11 vs 9.9, counting items.")
+    register("tally", "llmgym.envs.tally:TallyEnv",
+             description="Count one letter in a list of letters: directly or letter by letter (solutions=steps|direct|mixed).")
     register("code", "llmgym.envs.code:CodeEnv",
              description="Write a Python function from a description; hidden unit tests run in a sandbox (families: strings, lists, numbers, dicts, humaneval).")
     register("dataset", "llmgym.envs.dataset:DatasetEnv", required_options=("path",),
