@@ -16,6 +16,18 @@ expressions with negatives and exact division), `word` (templated multi-step sto
 (evaluate, solve linear and quadratic equations, fractions, expand, simplify, derivatives) and
 `mixed` (one of the three per task). The default rubric is 1 × correct + 0.1 × format, with the
 length reward as a metric (weight 0), or weight 0.1 against `length_budget` characters if given.
+
+`correct` credits only an explicit answer (``\\boxed{}``, as the prompt asks, or an ``<answer>`` tag
+or ``####`` line, the formats of datasets scored with this rubric), never the parser's fallback, the
+last number of the text (since version 2). A policy optimises what pays: when a bare final number was
+credited and the box was worth 0.1, GRPO on SmolLM2 traded the box for shorter answers (boxed answers
+12% -> 2% of held-out samples while accuracy rose). Now a right bare number scores 0
+(`no_explicit_answer`), a wrong boxed answer 0.1, a right boxed one 1.1, and a hedge 0 for correctness
+as before.
+
+    >>> task = Task("What is 8 + 4?", "12", {"answer_type": "number"})
+    >>> [MathEnv().rubric.score(text, task).value for text in ("8 + 4 = 12", "8 + 4 = \\\\boxed{12}")]
+    [0.0, 1.1]
 """
 
 from __future__ import annotations
@@ -41,7 +53,7 @@ class MathEnv(SingleTurnEnv):
     """Generated math problems with computed answers, graded by the shared verifier."""
 
     name = "math"
-    version = "1"  # bump when a change alters the tasks of a split or how they score
+    version = "2"  # bump when a change alters the tasks of a split or how they score
     description = "Arithmetic, word problems and sympy algebra with levels 1-5; answers in \\boxed{}."
     levels = (1, 2, 3, 4, 5)
     families = FAMILIES
@@ -61,7 +73,7 @@ class MathEnv(SingleTurnEnv):
 
     def default_rubric(self) -> Rubric:
         length = LengthReward(self.length_budget) if self.length_budget else LengthReward()
-        return Rubric([(AnswerReward(), 1.0), (FormatReward(), FORMAT_WEIGHT),
+        return Rubric([(AnswerReward(fallback=False), 1.0), (FormatReward(), FORMAT_WEIGHT),
                        (length, LENGTH_WEIGHT if self.length_budget else 0.0)])
 
     def generate_task(self, rng: random.Random) -> Task:

@@ -29,8 +29,9 @@ Single-turn envs finish in one round, so a batch of 64 prompts is one `generate`
 from __future__ import annotations
 
 import copy
+import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 from .env import TextEnv
@@ -57,6 +58,7 @@ def rollout(env: TextEnv, policy: Any, tasks: Sequence[Task], *, n: int = 1,
     `seconds` (its share of generation time) and `turns`; the env's final info is merged in.
     """
     params = params or SamplingParams()
+    calls = 0  # `generate` calls so far: each batch samples from its own seed (`batch_seed`)
     live: list[_EpisodeInProgress] = []
     for task in tasks:
         for k in range(n):
@@ -69,7 +71,9 @@ def rollout(env: TextEnv, policy: Any, tasks: Sequence[Task], *, n: int = 1,
         for start in range(0, len(pending), batch_size):
             chunk = pending[start:start + batch_size]
             t0 = time.perf_counter()
-            outs = policy.generate([live[i].messages for i in chunk], 1, params)
+            seeded = params if params.seed is None else replace(params, seed=batch_seed(params.seed, calls))
+            calls += 1
+            outs = policy.generate([live[i].messages for i in chunk], 1, seeded)
             elapsed = time.perf_counter() - t0
             for i, out in zip(chunk, outs):
                 ep, c = live[i], out[0]
@@ -85,6 +89,19 @@ def rollout(env: TextEnv, policy: Any, tasks: Sequence[Task], *, n: int = 1,
                     ep.messages.append({"role": "tool", "content": obs})
         pending = [i for i in pending if i not in done]
     return [done[i] for i in range(len(live))]
+
+
+def batch_seed(seed: int, call: int) -> int:
+    """The seed of the `call`-th `generate` call of a rollout seeded with `seed`.
+
+    A policy seeds its sampler at each call, so passing the rollout's seed to every batch would give
+    every batch the same random numbers (two batches of one prompt: the same answers). Each call gets
+    its own seed, drawn from the rollout's: one seed still fixes the whole rollout.
+
+    >>> batch_seed(0, 0) == batch_seed(0, 0), batch_seed(0, 0) == batch_seed(0, 1)
+    (True, False)
+    """
+    return random.Random(f"rollout:{seed}:{call}").getrandbits(63)
 
 
 def _fresh(env: TextEnv) -> TextEnv:

@@ -246,17 +246,21 @@ class HFPolicy:
         tok, model = self.tokenizer, self._generation_model()
         texts = [tok.apply_chat_template([dict(m) for m in p], tokenize=False, add_generation_prompt=True)
                  for p in prompts]
-        if params.seed is not None:
-            torch.manual_seed(params.seed)
         per_call = max(1, self.batch_size // max(1, n))
         out: list[list[Completion]] = []
         was_training = model.training
         model.eval()
         old_side = tok.padding_side
         tok.padding_side = "left"  # decoder-only generation continues from the right edge
+        # A seed is this call's: its batches follow one another in one stream, and the caller's random
+        # state (a trainer's, evaluating between steps) is restored afterwards, as if nothing had sampled.
+        cuda = [model.device] if model.device.type == "cuda" else []
         try:
-            for start in range(0, len(texts), per_call):
-                out.extend(self._generate_batch(model, texts[start:start + per_call], n, params))
+            with torch.random.fork_rng(devices=cuda, enabled=params.seed is not None):
+                if params.seed is not None:
+                    torch.manual_seed(params.seed)
+                for start in range(0, len(texts), per_call):
+                    out.extend(self._generate_batch(model, texts[start:start + per_call], n, params))
         finally:
             tok.padding_side = old_side
             if was_training:

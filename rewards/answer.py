@@ -59,13 +59,19 @@ class AnswerReward(BaseReward):
     hedges (``either 13 or 12``, ``not 12``); for a gold that is several values (a set of
     solutions) the boxes together are the answer. `task.meta["answer_type"]` says how to compare
     (see `answers_match`); `timeout` bounds the symbolic comparison of one answer, in seconds.
+
+    `fallback=False` credits only an explicit answer (a box, an ``<answer>`` tag, a ``####`` line);
+    a last expression found without one scores 0 as `no_explicit_answer`. It is for an env whose prompt
+    asks for an answer format, so that a policy cannot drop the format and keep its reward (the math
+    env's rubric).
     """
 
     name = "correct"
     role = SUCCESS
 
-    def __init__(self, timeout: float | None = None):
+    def __init__(self, timeout: float | None = None, *, fallback: bool = True):
         self.timeout = timeout
+        self.fallback = fallback
         # The first symbolic comparison of a process waits 2-5 s for sympy's imports: start the
         # worker now, in the background, so that it is ready before the first step needs it.
         verify_worker.prestart()
@@ -83,6 +89,8 @@ class AnswerReward(BaseReward):
             parsed = extract_answer(completion)
             kind = task.meta.get("answer_type")
             answer, early = self._answer(parsed, task, kind)
+            if early is None and not self.fallback and parsed.source == "last_number":
+                early = "no_explicit_answer"
             if early is not None:
                 out.append(Score.zero(early, _short(answer)))
                 continue

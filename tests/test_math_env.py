@@ -184,11 +184,26 @@ def test_hedging_scores_zero_in_the_env():
     assert reward == 0.0 and info["reason"] == "hedged"
 
 
-def test_unboxed_right_answer_earns_correctness_but_not_format():
+def test_unboxed_right_answer_earns_nothing_so_dropping_the_box_never_pays():
     env = MathEnv(level=1)
     env.reset(seed=0)
-    _, reward, _, _, info = env.step(f"The sum is {env.task.answer}")
-    assert reward == 1.0 and info["reward_components"] == {"correct": 1.0, "format": 0.0, "length": 1.0}
+    _, bare, _, _, info = env.step(f"The sum is {env.task.answer}")
+    assert bare == 0.0 and info["reward_components"] == {"correct": 0.0, "format": 0.0, "length": 1.0}
+    assert info["reason"] == "no_explicit_answer"
+    env.reset(seed=0)
+    _, boxed, *_ = env.step(f"The sum is \\boxed{{{env.task.answer}}}")
+    env.reset(seed=0)
+    _, boxed_wrong, *_ = env.step(f"The sum is \\boxed{{{int(env.task.answer) + 1}}}")
+    assert boxed == pytest.approx(1.1) and bare < boxed_wrong < boxed
+
+
+def test_hedges_still_earn_no_correctness_under_the_boxed_rubric():
+    env = MathEnv(level=1)
+    for hedge in ("\\boxed{{{a}}} or \\boxed{{{b}}}", "It is either {a} or {b}.", "\\boxed{{{a} or {b}}}"):
+        env.reset(seed=0)
+        answer = int(env.task.answer)
+        *_, info = env.step(hedge.format(a=answer, b=answer + 1))
+        assert info["reward_components"]["correct"] == 0.0, hedge
 
 
 def test_default_rubric_and_length_budget():

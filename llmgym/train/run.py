@@ -34,7 +34,7 @@ from llmgym.errors import LLMGymError
 from llmgym.mixture import Mixture
 
 from .algorithm import Algorithm, RunContext, algorithm_names, get_algorithm, spoken_list
-from .callbacks import eval_row, evaluate, make_callbacks, sample_logger
+from .callbacks import eval_row, evaluate, figures_line, make_callbacks, sample_logger
 from .config import TrainConfig, env_specs
 from .rundir import RunDir
 
@@ -163,15 +163,22 @@ def train(cfg: TrainConfig, *, resume: bool = False, callbacks: Sequence[Any] = 
     model, tokenizer = policy.model, policy.tokenizer
     if torch.cuda.is_available():
         model.to(state.device)
+    cfg = dataclasses.replace(cfg, base_dtype=frozen_base_dtype(cfg, model))
+    base_cast = bool(cfg.lora) and str(model.dtype).removeprefix("torch.") != cfg.base_dtype
+    if base_cast:
+        # Frozen weights are only read: half the bytes (and, where bf16 is faster, faster steps and
+        # sampling) without a second copy; the adapter itself is kept in fp32 by peft.
+        model.to(getattr(torch, cfg.base_dtype))
     eval_tasks = {s.label: list(s.env.tasks("eval", n=cfg.eval_tasks, seed=cfg.seed)) for s in mixture}
     eval_count = sum(len(tasks) for tasks in eval_tasks.values())
 
     def evaluate_now(m: Any) -> dict[str, float]:
         max_tokens = cfg.eval_max_tokens or cfg.max_completion_length
+        sampling = dict(samples=cfg.eval_samples or 1, temperature=cfg.eval_temperature or 0.0, seed=cfg.seed)
         if len(mixture) == 1:
-            return evaluate(env, policy.with_model(m), eval_tasks[mixture.labels[0]], max_tokens)
-        return mixture_figures({s.label: evaluate(s.env, policy.with_model(m), eval_tasks[s.label], max_tokens)
-                                for s in mixture})
+            return evaluate(env, policy.with_model(m), eval_tasks[mixture.labels[0]], max_tokens, **sampling)
+        return mixture_figures({s.label: evaluate(s.env, policy.with_model(m), eval_tasks[s.label], max_tokens,
+                                                  **sampling) for s in mixture})
 
     checkpoint, done_steps, before = None, 0, None
     if resume:
@@ -214,11 +221,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, callbacks: Sequence[Any] = 
         say("mixture: " + ", ".join(f"{label} {fraction:.0%} of prompts" for label, fraction in
                                      mixture.fractions().items()))
     if before is None and is_main:
-        say(f"held-out evaluation on {eval_count} eval tasks (greedy) ...")
+        how = ("greedy" if not cfg.eval_temperature else
+               f"{cfg.eval_samples} samples each at temperature {cfg.eval_temperature:g}, seed {cfg.seed}")
+        say(f"held-out evaluation on {eval_count} eval tasks ({how}) ...")
         before = evaluate_now(model)
         run.log_metrics(eval_row(0, before))
-        say(f"before: accuracy {before['accuracy']:.1%}, reward {before['reward']:.3f}, length {before['length']:.1f}"
-            + _per_env_accuracy(mixture, before))
+        say(f"before: {figures_line(before)}" + _per_env_accuracy(mixture, before))
 
     if done_steps >= cfg.steps:
         # Killed during the final evaluation or while saving final/: the trainer would run one
@@ -230,9 +238,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, callbacks: Sequence[Any] = 
     else:
         model, steps_done = _fit(algorithm, cfg, env if len(mixture) == 1 else mixture, policy, run, state,
                                  checkpoint, done_steps, say=say, evaluate_now=evaluate_now, extra=callbacks)
-    if cfg.lora and hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()  # final/ loads as a plain model (--policy RUN)
-
     from accelerate.utils import gather_object
 
     ranks = gather_object([{"rank": state.process_index, "world_size": world, "steps": int(steps_done)}])
@@ -242,12 +247,20 @@ def train(cfg: TrainConfig, *, resume: bool = False, callbacks: Sequence[Any] = 
         # may already be logged (a kill while saving final/).
         after = _logged_eval(run, int(steps_done)) if steps_done == done_steps else None
         if after is None:
+            # The adapter as trained, over the same frozen weights "before" sampled from.
             after = evaluate_now(model)
             run.log_metrics(eval_row(int(steps_done), after))
+    if cfg.lora and hasattr(model, "merge_and_unload"):
+        # final/ loads as a plain model (--policy RUN); weights cast to bf16 for training are merged
+        # in fp32 again, since a small update added to bf16 weights would mostly round away.
+        model = (model.float() if base_cast else model).merge_and_unload()
+    if is_main:
         run.save_model(run.final, model, tokenizer)
         summary = {"run": str(run.path), "env": cfg.env, "env_version": env_version, "policy": cfg.policy,
                    "algo": cfg.algo,
                    "steps": int(steps_done), "target_steps": cfg.steps, "before": before, "after": after,
+                   "eval": {"tasks": eval_count, "samples": cfg.eval_samples, "temperature": cfg.eval_temperature,
+                            "seed": cfg.seed},
                    "wall_seconds": time.perf_counter() - started, "ranks": ranks}
         if len(mixture) > 1:
             fractions = mixture.fractions()
@@ -309,6 +322,25 @@ def _fit(algorithm: Algorithm, cfg: TrainConfig, env: Any, policy: Any, run: Run
     return result.model, result.steps
 
 
+def frozen_base_dtype(cfg: TrainConfig, model: Any) -> str:
+    """The dtype the frozen weights of a LoRA run are kept in (`--base-dtype`): `auto` is bf16 on a CPU
+    where `fast_cpu_dtype` measures it faster than fp32, else the model's own; without LoRA, the model's.
+
+    bf16 halves the bytes of weights that are only read; where this CPU emulates bf16 (no native
+    instructions) it would slow every step several times, so fp32 stays there.
+    """
+    own = str(model.dtype).removeprefix("torch.")
+    if not cfg.lora:
+        return own
+    if cfg.base_dtype != "auto":
+        return cfg.base_dtype
+    if model.device.type != "cpu" or own != "float32":
+        return own
+    from llmgym.policies.hf import fast_cpu_dtype
+
+    return fast_cpu_dtype()
+
+
 def _load_checkpoint(path: str, model: Any) -> Any:
     """The model a checkpoint folder holds: its own weights, or a LoRA adapter over `model`."""
     if (Path(path) / "adapter_config.json").is_file():
@@ -351,6 +383,11 @@ def _print_summary(console: Any, s: dict[str, Any]) -> None:
         table.add_column(col, justify="right" if col != "held-out" else "left")
     b, a = s["before"] or {}, s["after"]
     table.add_row("accuracy", f"{b.get('accuracy', math.nan):.1%}", f"{a['accuracy']:.1%}")
+    if "accuracy_lo" in a:
+        table.add_row("  95% interval", _interval(b), _interval(a))
+    if "format" in a:
+        table.add_row("format (answers in the prompt's format)", f"{b.get('format', math.nan):.1%}",
+                      f"{a['format']:.1%}")
     table.add_row("mean reward", f"{b.get('reward', math.nan):.3f}", f"{a['reward']:.3f}")
     table.add_row("mean length (tokens)", f"{b.get('length', math.nan):.1f}", f"{a['length']:.1f}")
     for share in s.get("mixture") or []:
@@ -358,4 +395,11 @@ def _print_summary(console: Any, s: dict[str, Any]) -> None:
         table.add_row(f"accuracy on {label} ({share['fraction']:.0%} of prompts)",
                       f"{b.get(f'{label}/accuracy', math.nan):.1%}", f"{a.get(f'{label}/accuracy', math.nan):.1%}")
     console.print(table)
-    console.print(f"accuracy {b.get('accuracy', math.nan):.1%} -> {a['accuracy']:.1%}; run directory: {s['run']}")
+    console.print(f"accuracy {b.get('accuracy', math.nan):.1%}{_interval(b, ' ')} -> {a['accuracy']:.1%}"
+                  f"{_interval(a, ' ')}; run directory: {s['run']}")
+
+
+def _interval(f: dict[str, Any], before: str = "") -> str:
+    if "accuracy_lo" not in f:
+        return ""
+    return f"{before}[{f['accuracy_lo']:.1%}, {f['accuracy_hi']:.1%}]"

@@ -1,0 +1,126 @@
+"""Peak memory of `llmgym train`: the default run against the settings it replaced, in one run.
+
+Each variant is a real `llmgym train --env math --steps N` in a child process; a poller sums the
+resident set size (RSS) of that process and every descendant (the sympy verifier worker, any
+conversion child) every 0.05 s, so the peak is what the machine had to hold for the whole run. Step
+time is the mean `step_time` of the run's metrics.jsonl. The variants run one after the other under the
+same load, and the table gives each figure beside the default's with the ratio.
+
+    .venv/bin/python benchmarks/bench_train_memory.py                 # default vs old settings, 2 steps
+    .venv/bin/python benchmarks/bench_train_memory.py --steps 1 --eval-tasks 0
+    .venv/bin/python benchmarks/bench_train_memory.py --variant "fp32 base=--base-dtype float32"
+
+Variants (NAME=FLAGS): `default` is `llmgym train` with every default (a LoRA adapter on frozen
+weights, bf16 where `fast_cpu_dtype` measures it faster, micro-batches of 4, activation
+recomputation); `old` is the previous default (all weights in fp32, AdamW, the step's 16 sequences in
+one pass, no recomputation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = os.sysconf("SC_PAGE_SIZE")
+VARIANTS = {
+    "default": "",
+    "old": "--no-lora --no-gradient-checkpointing --micro-batch-size 16 --eval-temperature 0",
+}
+
+
+def tree_rss(pid: int) -> int:
+    """Bytes resident in process `pid` and all its descendants (0 once it is gone)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after the command name, which may hold spaces
+        p = int(entry)
+        children.setdefault(int(fields[1]), []).append(p)
+        rss[p] = int(fields[21]) * PAGE
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0)
+        todo.extend(children.get(p, []))
+    return total
+
+
+def measure(name: str, flags: str, steps: int, extra: list[str], out: Path) -> dict:
+    run = out / name
+    cmd = [str(ROOT / ".venv/bin/llmgym"), "train", "--env", "math", "--steps", str(steps), "--out", str(run),
+           "--save-every", "0", *extra, *shlex.split(flags)]
+    log = open(out / f"{name}.log", "w")
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    peak = [0]
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], tree_rss(proc.pid))
+            done.wait(0.05)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    code = proc.wait()
+    done.set()
+    poller.join()
+    wall = time.perf_counter() - started
+    if code:
+        sys.exit(f"{name}: llmgym train exited {code}; see {out / (name + '.log')}")
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    step_times = [r["step_time"] for r in rows if "step_time" in r]
+    return {"name": name, "flags": flags or "(defaults)", "peak_mib": peak[0] / 2**20,
+            "step_s": statistics.mean(step_times) if step_times else float("nan"), "wall_s": wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--eval-tasks", type=int, default=None, help="passed to llmgym train (default: its own)")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
+                        help="another variant to measure after default and old")
+    parser.add_argument("--only", default=None, help="comma-separated variant names to run (default: all)")
+    parser.add_argument("--out", default=None, help="folder for the runs (default: a temporary one)")
+    args = parser.parse_args()
+    variants = dict(VARIANTS)
+    for item in args.variant:
+        name, _, flags = item.partition("=")
+        variants[name.strip()] = flags
+    if args.only:
+        variants = {k: v for k, v in variants.items() if k in args.only.split(",")}
+    extra = [] if args.eval_tasks is None else ["--eval-tasks", str(args.eval_tasks)]
+    out = Path(args.out or tempfile.mkdtemp(prefix="bench_train_memory-"))
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for name, flags in variants.items():
+        print(f"measuring {name}: llmgym train --env math --steps {args.steps} {' '.join(extra)} {flags}",
+              flush=True)
+        results.append(measure(name, flags, args.steps, extra, out))
+    base = results[0]
+    print(f"\npeak RSS of the process tree, {args.steps} steps, run folder {out}")
+    print(f"{'variant':<10} {'peak MiB':>9} {'x default':>9} {'step s':>8} {'x default':>9} {'wall s':>7}  flags")
+    for r in results:
+        print(f"{r['name']:<10} {r['peak_mib']:>9.0f} {r['peak_mib'] / base['peak_mib']:>9.2f} {r['step_s']:>8.1f} "
+              f"{r['step_s'] / base['step_s']:>9.2f} {r['wall_s']:>7.0f}  {r['flags']}")
+
+
+if __name__ == "__main__":
+    main()

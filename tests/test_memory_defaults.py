@@ -1,0 +1,83 @@
+"""The default run of a pretrained policy fits in about 2 GB: a LoRA adapter on frozen weights (bf16
+where the CPU runs it faster), micro-batches of 4 and activation recomputation, with the same update
+as one pass over the step's batch. A tiny model keeps the plain settings. See docs/training.md,
+"Memory"."""
+
+from __future__ import annotations
+
+import pytest
+
+import train_toy
+from llmgym.train.algos import micro_batches
+from llmgym.train.config import LORA_LR_SCALE, MICRO_BATCH_SIZE, TrainConfig
+from llmgym.train.run import train
+
+TINY = "tiny:hidden=32,layers=1"
+
+
+@pytest.fixture(autouse=True)
+def toy_envs():
+    train_toy.register()
+
+
+def test_a_pretrained_policy_trains_a_lora_adapter_in_micro_batches_with_recomputation():
+    cfg = TrainConfig(env="math").resolved(is_tiny=False)
+    assert (cfg.lora, cfg.gradient_checkpointing, cfg.micro_batch_size) == (True, True, MICRO_BATCH_SIZE)
+    assert cfg.learning_rate == pytest.approx(2e-6 * LORA_LR_SCALE)  # the adapter's rate, not all weights'
+    assert cfg.base_dtype == "auto"
+    assert cfg.eval_samples > 1 and cfg.eval_temperature == cfg.temperature
+
+
+def test_a_tiny_model_keeps_all_weights_one_pass_and_greedy_evaluation():
+    cfg = TrainConfig(env="math", policy="tiny").resolved(is_tiny=True)
+    assert (cfg.lora, cfg.gradient_checkpointing, cfg.micro_batch_size) == (False, False, None)
+    assert (cfg.eval_samples, cfg.eval_temperature) == (1, 0.0)
+
+
+def test_flags_override_every_memory_default():
+    cfg = TrainConfig(env="math", lora=False, gradient_checkpointing=False, micro_batch_size=16,
+                      learning_rate=3e-6).resolved(is_tiny=False)
+    assert (cfg.lora, cfg.gradient_checkpointing, cfg.micro_batch_size, cfg.learning_rate) == (False, False, 16, 3e-6)
+
+
+def test_micro_batches_always_add_up_to_the_steps_batch():
+    for per_device in (1, 2, 6, 16, 17, 32):
+        for micro in (None, 1, 3, 4, 64):
+            size, count = micro_batches(per_device, micro)
+            assert size * count == per_device and size <= (micro or per_device)
+
+
+def test_the_default_settings_reach_trl_and_train_through_the_same_code_path(tmp_path):
+    """A tiny model run with the settings a pretrained policy gets by default (and bf16 frozen weights):
+    TRL sees micro-batches of 4 accumulated 4 times, recomputation on, a peft adapter over bf16 weights;
+    final/ is a plain fp32 model."""
+    import torch
+    from transformers import AutoModelForCausalLM, TrainerCallback
+
+    defaults = TrainConfig(env="toyadd").resolved(is_tiny=False)
+    seen = {}
+
+    class Spy(TrainerCallback):
+        def on_step_begin(self, args, state, control, model=None, **kw):
+            seen.setdefault("args", (args.per_device_train_batch_size, args.gradient_accumulation_steps,
+                                     bool(getattr(args, "activation_checkpointing", None)
+                                          or getattr(args, "gradient_checkpointing", None))))
+            seen.setdefault("peft", hasattr(model, "peft_config"))
+            frozen = {p.dtype for p in model.parameters() if not p.requires_grad and p.is_floating_point()}
+            trained = {p.dtype for p in model.parameters() if p.requires_grad}
+            seen.setdefault("dtypes", (frozen, trained))
+
+    out = tmp_path / "run"
+    summary = train(TrainConfig(env="toyadd", policy=TINY, algo="grpo", steps=2, out=str(out), save_every=0,
+                                eval_tasks=4, eval_every=0, max_completion_length=8, train_tasks=32,
+                                num_generations=8, prompts_per_step=2, lora=defaults.lora, lora_r=4,
+                                gradient_checkpointing=defaults.gradient_checkpointing,
+                                micro_batch_size=defaults.micro_batch_size, base_dtype="bfloat16",
+                                eval_samples=defaults.eval_samples, eval_temperature=defaults.eval_temperature),
+                    callbacks=[Spy()])
+    assert seen["args"] == (4, 4, True) and seen["peft"]
+    assert seen["dtypes"] == ({torch.bfloat16}, {torch.float32})
+    assert summary["steps"] == 2 and summary["after"]["samples"] == defaults.eval_samples
+    final = AutoModelForCausalLM.from_pretrained(out / "final")
+    assert {p.dtype for p in final.parameters()} == {torch.float32}
+    assert not any("lora" in name for name in final.state_dict())
