@@ -177,8 +177,10 @@ class RoundEvents:
         if event == "on_step_begin":  # as CallbackHandler does before every step
             self.control.should_log = self.control.should_evaluate = self.control.should_save = False
         for callback in self.callbacks:
+            # The keywords CallbackHandler passes; each round's optimizer is the round trainer's own.
             result = getattr(callback, event)(self.args, self.state, self.control, model=model,
-                                              processing_class=self.tokenizer, **kwargs)
+                                              processing_class=self.tokenizer, optimizer=None, lr_scheduler=None,
+                                              train_dataloader=None, eval_dataloader=None, **kwargs)
             if result is not None:
                 self.control = result
 

@@ -132,6 +132,20 @@ def test_rm_cli_simulate_check_and_bad_data(tmp_path, capsys):
     assert "imply no pairs" in capsys.readouterr().err
 
 
+def test_rm_train_refuses_an_out_folder_holding_other_files_before_any_model_loads(tmp_path, capsys):
+    # The saved model replaces --out whole, so a folder of someone's files is never taken for it.
+    data = tmp_path / "r.jsonl"
+    rk.append(data, [rk.make_record("p", ["a", "b"], [0, 1], ranker="x", task=Task("p", {}).to_dict())])
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    assert main(["rm", "train", "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"llmgym: error: --out {out} holds files but no reward model, and the saved model "
+                           "replaces the folder whole; name a new or empty folder")
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
 @pytest.mark.timeout(900)
 def test_best_of_n_against_the_reward_model_is_guarded_and_stops_keeping_the_best(trained, tmp_path):
     """`--algo bon` against a learned reward gets the over-optimisation guard as GRPO does: a probe

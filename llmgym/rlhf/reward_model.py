@@ -56,6 +56,18 @@ def held_out(record: dict[str, Any], fraction: float) -> bool:
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0x1_0000_0000 < fraction
 
 
+def _checkpointing_as_declared(config_class: type) -> dict[str, bool]:
+    """The config's own default for activation recomputation, under its current name: transformers 5
+    renamed `gradient_checkpointing` to `activation_checkpointing` and warns on every config that
+    leaves the new name unset (TRL's configs set the old one)."""
+    from dataclasses import fields
+
+    declared = {f.name: f.default for f in fields(config_class)}
+    if "activation_checkpointing" not in declared:
+        return {}
+    return {"activation_checkpointing": bool(declared.get("gradient_checkpointing", False))}
+
+
 def reward_model_from_policy(model: Any) -> Any:
     """A sequence-classification model (1 output) sharing the causal LM's backbone weights."""
     import copy
@@ -220,7 +232,7 @@ def train_reward_model(cfg: RMConfig, *, say: Any = print, gold: Any = None) -> 
         learning_rate=lr, lr_scheduler_type="constant", warmup_steps=0, logging_steps=max(1, cfg.steps // 10),
         save_strategy="no", report_to="none", use_cpu=not torch.cuda.is_available(), bf16=False,
         disable_tqdm=True, max_length=cfg.max_length, seed=cfg.seed, data_seed=cfg.seed,
-        dataloader_num_workers=0, center_rewards_coefficient=0.01)
+        dataloader_num_workers=0, center_rewards_coefficient=0.01, **_checkpointing_as_declared(RewardConfig))
     trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     trainer.train()
     model = trainer.model

@@ -49,6 +49,16 @@ def check_rankings_out(path: Path) -> None:
         raise LLMGymError(f"--out {path} holds no rankings record, so it is not a rankings file; name another --out")
 
 
+def check_rm_out(path: Path) -> None:
+    """Refuse an `rm train --out` folder that holds files but no reward model: the model is saved by
+    renaming a finished folder into its place (`llmgym.io.save_model_dir`), which replaces it whole."""
+    from .reward_model import META_FILE
+
+    if path.is_dir() and any(path.iterdir()) and not (path / META_FILE).is_file():
+        raise LLMGymError(f"--out {path} holds files but no reward model, and the saved model replaces the folder "
+                          "whole; name a new or empty folder")
+
+
 def env_gold(env: Any) -> Any:
     """The env's own gold labeler (its rubric's entry with role `oracle`), else the registered `gold`."""
     import llmgym
@@ -78,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             raise LLMGymError(f"--lr must be a finite number > 0, got {args.learning_rate}")
         if not 0 < args.eval_fraction < 1:
             raise LLMGymError(f"--eval-fraction must be in (0, 1), got {args.eval_fraction}")
-        check_out_dir(args.out)
+        check_rm_out(check_out_dir(args.out))
         check_policy_name(args.base)
         rk.read(args.data, strict=True)  # a bad line fails now, not after torch and TRL are imported
         metrics = train_reward_model(from_args(RMConfig, args), gold=llmgym.make_reward("gold"))
