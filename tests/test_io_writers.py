@@ -27,6 +27,7 @@ def _kill_now(*args, **kwargs):
 
 
 def _half_writing_kill():
+    """The next `os.write` writes half its bytes, then the process is killed."""
     real = os.write
 
     def write(fd, data):
@@ -105,7 +106,7 @@ def write(case: str, path: Path, what: str) -> None:
     elif case == "bon checkpoint":
         from transformers import TrainerState
 
-        from algorithms.bon import _save_round
+        from llmgym.algorithms.bon import _save_round
 
         run = RunDir(path)
         model = Model(what) if what != "killed" else HalfSavedModel()
@@ -130,9 +131,8 @@ def child(case: str, path: str, kill: str) -> None:
 
 def run_killed(case: str, path: Path, kill: str) -> None:
     code = f"import test_io_writers as t; t.child({case!r}, {str(path)!r}, {kill!r})"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=HERE.parent, capture_output=True, text=True,
-                          timeout=300)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
 
 
