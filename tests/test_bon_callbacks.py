@@ -87,3 +87,16 @@ def test_a_callback_that_stops_training_ends_bon_after_that_round(tmp_path):
                     callbacks=[Recorder(stop_at=1)])
     assert summary["steps"] == 1
     assert [r["step"] for r in RunDir(out).rows() if "kept_fraction" in r] == [1]
+
+
+def test_a_resumed_bon_run_starts_its_callbacks_at_the_saved_round(tmp_path):
+    out = tmp_path / "resumed"
+    train(TrainConfig(steps=2, save_every=1, eval_every=0, out=str(out), **SMALL))
+    recorder = Recorder()
+    summary = train(TrainConfig(steps=3, save_every=1, eval_every=0, out=str(out), **SMALL), resume=True,
+                    callbacks=[recorder])
+    assert summary["steps"] == 3
+    assert recorder.events[0] == ("train_begin", 2) and recorder.events[-1] == ("train_end", 3)
+    assert [s for e, s in recorder.events if e == "step_end"] == [3]
+    run = RunDir(out)
+    assert [r["step"] for r in run.rows() if "kept_fraction" in r] == [1, 2, 3] and run.latest_checkpoint()[1] == 3
