@@ -107,7 +107,12 @@ def run_child(kind: str, spec_file: Path, log: Path, timeout: float, flags: list
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)  # the child's own session: only what this script started
         rc = proc.wait()
-    done.set()
+    except BaseException:  # this script stopped (Ctrl-C, `timeout`'s SIGTERM): its child goes with it
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    finally:
+        done.set()
     poller.join()
     return {"rc": rc, "peak_rss": peak, "wall_s": time.perf_counter() - started,
             "load_avg": sum(loads) / len(loads) if loads else os.getloadavg()[0]}
@@ -179,13 +184,14 @@ def point(p: dict[str, Any]) -> str:
     return f"{pct(p['accuracy'])} [{p['low']:.1%}, {p['high']:.1%}]"
 
 
-def report(a: argparse.Namespace, spec: dict[str, Any], results: dict[str, dict[str, Any]], settings: dict) -> dict:
+def report(spec: dict[str, Any], results: dict[str, dict[str, Any]], settings: dict) -> dict:
     """Print the tables; everything they show, as a dict for results.json."""
     start = json.loads((Path(spec["out"]) / "eval-start.json").read_text())
-    print(f"bench_learning: env {a.env}, policy {a.policy}, {a.budget_s:g} s of training per variant (time inside "
-          f"optimizer steps), weights saved every {a.budget_s / a.checkpoints:g} s; every variant starts from the same "
-          f"weights, seed {a.seed}, one after the other on this machine")
-    print(f"held-out: {start['tasks']} eval tasks x {a.eval_samples} sampled answers (T={a.eval_temperature:g}, "
+    threads = f"{spec['threads']} torch thread(s)" if spec.get("threads") else "torch's default threads"
+    print(f"bench_learning: env {spec['env']}, policy {spec['policy']}, {spec['budget_s']:g} s of training per variant "
+          f"(time inside optimizer steps), weights saved every {spec['budget_s'] / spec['checkpoints']:g} s; every "
+          f"variant starts from the same weights, seed {spec['seed']}, one after the other on this machine, {threads}")
+    print(f"held-out: {start['tasks']} eval tasks x {spec['eval_samples']} sampled answers (T={spec['eval_temperature']:g}, "
           f"<= {spec['eval_max_tokens']} tokens, seeded: the same random stream for every snapshot); pass@1, 95% "
           f"interval: {start['interval']}")
     print("plain TRL: GRPOConfig(" + ", ".join(f"{k}={v}" for k, v in settings.items()) + "), every other field "
@@ -238,6 +244,20 @@ def report(a: argparse.Namespace, spec: dict[str, Any], results: dict[str, dict[
     return {"spec": spec, "settings": settings, "start": start, "variants": results, "floor": floor}
 
 
+def collect(out: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, Any]]:
+    """The spec, every variant's status and figures, and the baseline's settings, from the files the
+    runs wrote; a variant whose run or evaluation did not finish says so."""
+    spec = json.loads((out / "spec.json").read_text())
+    results = json.loads((out / "variants.json").read_text())
+    for key, r in results.items():
+        if r.get("status") is None:
+            r["status"] = "ran" if (out / key / "eval.json").is_file() else "did not finish"
+        if r["status"] == "ran":
+            r.update(figures(key, out, r["child"]))
+    settings = json.loads((out / "trl" / "settings.json").read_text()) if (out / "trl" / "settings.json").is_file() else {}
+    return spec, results, settings
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--policy", default="smollm2", help="policy every variant trains (tiny: a quick check)")
@@ -250,13 +270,25 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--variants", default=",".join(k for k, _, _ in VARIANTS),
                     help="comma-separated, from " + ", ".join(k for k, _, _ in VARIANTS) + " (trl is always run)")
-    ap.add_argument("--out", default=None, help="where runs, snapshots and results.json go")
     ap.add_argument("--threads", type=int, default=None, help="torch threads of every run (OMP_NUM_THREADS; "
                                                                "default: torch's choice)")
+    ap.add_argument("--out", default=None, help="where runs, snapshots and results.json go")
     ap.add_argument("--keep-snapshots", action="store_true", help="keep the saved weights after evaluation")
+    ap.add_argument("--report-only", metavar="OUT", help="print the tables of a benchmark's folder again (of "
+                                                         "what finished, if it was stopped)")
     ap.add_argument("--quick", action="store_true", help="tiny policy, 4 s budget, 4 tasks x 2 answers: checks "
                                                          "the script end to end")
     a = ap.parse_args()
+    # SIGTERM (`timeout`, kill) unwinds like Ctrl-C, so the running child, in its own session, is ended too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench_learning: stopped; --report-only OUT prints what "
+                                                      "finished"))
+    if a.report_only:
+        out = Path(a.report_only)
+        if not (out / "variants.json").is_file():
+            sys.exit(f"bench_learning: error: {out} holds no benchmark (no variants.json)")
+        spec, results, settings = collect(out)
+        write_json(out / "results.json", report(spec, results, settings))
+        return
     if a.quick:
         a.policy, a.budget_s, a.checkpoints, a.eval_tasks, a.eval_samples = "tiny", 4.0, 2, 4, 2
     unknown = set(a.variants.split(",")) - {k for k, _, _ in VARIANTS}
@@ -271,39 +303,42 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     spec = {"env": a.env, "policy": a.policy, "seed": a.seed, "budget_s": a.budget_s, "checkpoints": a.checkpoints,
             "eval_tasks": a.eval_tasks, "eval_samples": a.eval_samples, "eval_temperature": a.eval_temperature,
-            "eval_max_tokens": length, "keep_snapshots": a.keep_snapshots, "out": str(out), "variants": []}
+            "eval_max_tokens": length, "threads": a.threads, "keep_snapshots": a.keep_snapshots, "out": str(out),
+            "variants": []}
+    write_json(out / "spec.json", spec)
     flags = available_flags()
     timeout = a.budget_s * 3 + 900  # loading, the first step's warm-up, saving final/
     results: dict[str, dict[str, Any]] = {}
     for key, label, extra in VARIANTS:
         if key != "trl" and key not in a.variants.split(","):
             continue
-        results[key] = {"label": label, "flags": extra}
+        results[key] = {"label": label, "flags": extra, "status": None}
         missing = missing_flags(extra or [], flags)
         if missing:
             results[key]["status"] = f"not available (llmgym train has no {', '.join(missing)})"
+    write_json(out / "variants.json", results)
+    for key, r in results.items():
+        if r["status"] is not None:
             continue
         (out / key).mkdir(exist_ok=True)
         write_json(out / key / "spec.json", spec)
-        print(f"[{time.strftime('%H:%M:%S')}] training {label} -> {out / key}", flush=True)
-        child = run_child("trl" if extra is None else "llmgym", out / key / "spec.json", out / key / "log.txt",
-                          timeout, extra, a.threads)
-        results[key]["child"] = child
-        if child["rc"] != 0 or not (out / key / "clock.json").is_file():
-            results[key]["status"] = f"failed (exit {child['rc']}): {last_line(out / key / 'log.txt')}"
-            continue
-        spec["variants"].append(key)
-    print(f"[{time.strftime('%H:%M:%S')}] evaluating the starting model and every snapshot", flush=True)
-    write_json(out / "spec.json", spec)
-    child = run_child("eval", out / "spec.json", out / "eval-log.txt", timeout=24 * 3600, threads=a.threads)
-    if child["rc"] != 0:
-        sys.exit(f"bench_learning: error: evaluation failed (exit {child['rc']}): {last_line(out / 'eval-log.txt')}")
-    for key in spec["variants"]:
-        results[key].update(figures(key, out, results[key]["child"]))
-    settings = json.loads((out / "trl" / "settings.json").read_text()) if "trl" in spec["variants"] else {}
+        print(f"[{time.strftime('%H:%M:%S')}] training {r['label']} -> {out / key}", flush=True)
+        r["child"] = run_child("trl" if r["flags"] is None else "llmgym", out / key / "spec.json",
+                               out / key / "log.txt", timeout, r["flags"], a.threads)
+        if r["child"]["rc"] != 0 or not (out / key / "clock.json").is_file():
+            r["status"] = f"failed (exit {r['child']['rc']}): {last_line(out / key / 'log.txt')}"
+        else:
+            # Evaluated now, outside the budget: a benchmark stopped later keeps this variant's figures.
+            print(f"[{time.strftime('%H:%M:%S')}] evaluating its snapshots", flush=True)
+            write_json(out / "eval-spec.json", {**spec, "variants": [key]})
+            evaluation = run_child("eval", out / "eval-spec.json", out / key / "eval-log.txt", 24 * 3600,
+                                   threads=a.threads)
+            if evaluation["rc"] != 0:
+                r["status"] = f"evaluation failed (exit {evaluation['rc']}): {last_line(out / key / 'eval-log.txt')}"
+        write_json(out / "variants.json", results)
     print()
-    summary = report(a, spec, results, settings)
-    write_json(out / "results.json", summary)
+    spec, results, settings = collect(out)
+    write_json(out / "results.json", report(spec, results, settings))
     print(f"\nresults: {out / 'results.json'}")
 
 

@@ -2,11 +2,12 @@
 
     python benchmarks/learning_runs.py trl DIR/spec.json             the plain TRL baseline
     python benchmarks/learning_runs.py llmgym DIR/spec.json -- FLAGS  `llmgym train FLAGS`
-    python benchmarks/learning_runs.py eval DIR/spec.json            every snapshot on the held-out set
+    python benchmarks/learning_runs.py eval DIR/spec.json            snapshots on the held-out set
 
 Both training runs carry the same `budget_clock`; each writes clock.json (step times, tokens, the
-snapshots) and the snapshots themselves next to its spec.json. The evaluation writes eval-start.json
-and each variant's eval.json, then deletes the snapshots (unless the spec keeps them).
+snapshots) and the snapshots themselves next to its spec.json. An evaluation writes eval-start.json
+(the starting model, once) and the eval.json of each variant its spec lists, then deletes their
+snapshots (unless the spec keeps them).
 """
 
 from __future__ import annotations
@@ -184,7 +185,9 @@ def run_eval(spec: dict[str, Any], out: Path) -> None:
     tasks = list(env.tasks("eval", n=spec["eval_tasks"], seed=spec["seed"]))
     policy = load_policy(spec["policy"], spec["seed"])
     start = {k: v.clone() for k, v in policy.model.state_dict().items()}
-    write_json(out / "eval-start.json", {"t": 0.0, "step": 0, "tasks": len(tasks), **held_out(env, policy, tasks, spec)})
+    if not (out / "eval-start.json").is_file():  # evaluated once, by the first evaluation of the benchmark
+        write_json(out / "eval-start.json", {"t": 0.0, "step": 0, "tasks": len(tasks),
+                                             **held_out(env, policy, tasks, spec)})
     for key in spec["variants"]:
         clock = json.loads((out / key / "clock.json").read_text())
         points = []
