@@ -29,7 +29,7 @@ class Pretrain(Algorithm):
         return 3e-3 if is_tiny else 2e-5
 
     def default_steps(self, is_tiny: bool) -> int:
-        return 300 if is_tiny else 16
+        return 1000 if is_tiny else 16
 
     def fit(self, ctx: RunContext) -> FitResult:
         trainer = pretrain_trainer(ctx)

@@ -8,12 +8,26 @@ Why `compare` and not `math`: the tiny model does not learn to copy operands out
 long prompt in the steps a CPU allows (SFT alone: 0% -> 0%); "Which is larger, 37 or 52?" is short,
 and its held-out prompts need only the skills train teaches (compare digits, copy a number).
 
-What each stage learns (measured, EVAL_TASKS x SAMPLES sampled answers, one torch thread): the
-pretrained model, which never saw the chat template, mostly writes a box straight after the
-assistant header, with a number close to the larger one (0.000 -> 0.055); SFT teaches it the
-answer's form in the assistant turn ("37 < 52, so \\boxed{52}.") in 100 steps (-> 0.356; the same
-100 steps from the untrained model: 0.000 -> 0.002); GRPO sharpens the answer (-> 0.448 in 60
-steps). Those figures were measured on 256 eval tasks (ratios 5.1, 11.2, 5.7); this file uses 512.
+Each stage is measured where its model is meant to be used. The pretrained model is a document
+simulator: it never saw the chat template, and in the chat turn it mostly writes garbled questions
+and boxes. So the pretrain stage is measured on the problem given as a document ("Which is larger,
+21 or 74?\n", as `TextEnv.documents` writes it), and SFT and GRPO in the chat turn. SFT stops, as
+in test_train_learning, at the first SFT_CHUNK steps whose gated sampled accuracy is in SFT_BAND.
+
+Measured (EVAL_TASKS x SAMPLES sampled answers at T=1, one torch thread, 2 shared cores at load ~7;
+374 s for the file):
+
+    pretrain, 1000 steps, as a document   0.000 -> 0.936, noise 0.008, ratio 115
+    sft, chat turn                        0.004 -> 0.328, noise 0.016, ratio 19.7; gated 0.000 (25),
+                                          0.039 (50), 0.039 (75), 0.121 (100), 0.191 (125), 0.348 (150)
+    grpo, 60 steps, chat turn             0.328 -> 0.465, noise 0.014, ratio 9.7
+
+Settings that failed, so nobody retries them: measuring the pretrained model in the chat turn (4000
+documents, 256 tasks: seed 0 0.000 -> 0.055, seed 1 -> 0.006, ratio 2.1, though that model writes
+45% right solutions as a document); a fixed 300 SFT steps of 8 (the tiny default) after
+pretraining, which lands at 0.90 and leaves GRPO a gain of 0.03 (ratio 2.3) in 60 steps. The same
+SFT from the untrained model learns almost nothing (100 steps of 16: 0.000 -> 0.002): what SFT
+unlocks is what pretraining learnt.
 
 The fast tests pin what `--algo pretrain` refuses, each in one line: a mixture, a tool env, an env
 that writes no documents.
@@ -39,40 +53,66 @@ MAX_TOKENS = 32  # "37 < 52, so \boxed{52}." is 23 characters and EOS
 EVAL_TASKS, EVAL_SEED = 512, 1
 COMMON = {"env": ENV, "max_completion_length": MAX_TOKENS, "eval_tasks": 64, "eval_every": 0, "seed": 0,
           "save_every": 0}
-STAGES = [  # (algo, options): each trains from the one before
-    ("pretrain", {"steps": 1000, "learning_rate": 3e-3, "batch_size": 32, "train_tasks": 4000}),
-    ("sft", {"steps": 100, "learning_rate": 1e-3, "batch_size": 16}),
-    ("grpo", {"steps": 60, "learning_rate": 3e-4, "num_generations": 8, "prompts_per_step": 16,
-              "temperature": 1.0, "beta": 0.0}),
-]
+PRETRAIN = {"steps": 1000, "learning_rate": 3e-3, "batch_size": 32}
+SFT = {"learning_rate": 1e-3, "batch_size": 16, "save_every": 25, "save_total_limit": 1}
+SFT_CHUNK, SFT_CAP, SFT_BAND = 25, 300, (0.3, 0.8)  # as test_train_learning's gate: RL needs room
+GATE_TASKS, GATE_SEED = 64, 0
+GRPO = {"steps": 60, "learning_rate": 3e-4, "num_generations": 8, "prompts_per_step": 16, "temperature": 1.0,
+        "beta": 0.0}
+# The base model prompted as a document: the problem and a newline, as `TextEnv.documents` writes them.
+DOCUMENT_TEMPLATE = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
 
 
-def rates(policy_spec, tasks, **options) -> list[float]:
-    return success_rates(eval_policy(policy_spec, **options), tasks, EVAL_SEED, env=ENV, max_tokens=MAX_TOKENS)
+def rates(policy_spec, tasks, *, as_document=False, draws=EVAL_SEED, **options) -> list[float]:
+    """Per-task sampled success (test_train_learning.success_rates), in the chat turn or as a document."""
+    policy = eval_policy(policy_spec, **options)
+    if as_document:
+        policy.tokenizer.chat_template = DOCUMENT_TEMPLATE
+    return success_rates(policy, tasks, draws, env=ENV, max_tokens=MAX_TOKENS)
 
 
 @pytest.fixture(scope="module")
 def stages(tmp_path_factory):
-    """Run the three stages; each one's per-task success rates on the same held-out tasks."""
+    """Run the three stages; per-task success rates on the same held-out tasks, before and after each.
+
+    Each stage is measured where its model is meant to be used: the pretrained model is a document
+    simulator, so the pretrain stage is measured on the problem as a document (untrained -> pretrained),
+    and the SFT and GRPO stages in the chat turn (pretrained -> SFT -> GRPO). SFT stops, as in
+    test_train_learning, at the first SFT_CHUNK whose sampled chat accuracy (other draws) is in SFT_BAND."""
     out = tmp_path_factory.mktemp("pipeline")
     tasks = list(llmgym.make(ENV).tasks("eval", n=EVAL_TASKS, seed=0))
-    measured = {"untrained": rates(POLICY, tasks, seed=0)}
-    policy = POLICY
-    for algo, options in STAGES:
-        summary = train(TrainConfig(policy=str(policy), algo=algo, out=str(out / algo), **COMMON, **options))
-        policy = Path(summary["run"]) / "final"
-        measured[algo] = rates(policy, tasks)
+    pretrained = Path(train(TrainConfig(policy=POLICY, algo="pretrain", out=str(out / "pretrain"), **COMMON,
+                                        **PRETRAIN))["run"]) / "final"
+    measured = {"pretrain": (rates(POLICY, tasks, as_document=True, seed=0),
+                             rates(pretrained, tasks, as_document=True)),
+                "chat after pretrain": rates(pretrained, tasks)}
+    path, steps = [], 0
+    while steps < SFT_CAP:
+        steps += SFT_CHUNK
+        train(TrainConfig(policy=str(pretrained), algo="sft", steps=steps, out=str(out / "sft"),
+                          **{**COMMON, **SFT}), resume=steps > SFT_CHUNK)
+        gate = accuracy(rates(out / "sft" / "final", tasks[:GATE_TASKS], draws=GATE_SEED))
+        path.append((steps, round(gate, 3)))
+        if gate >= SFT_BAND[0]:
+            break
+    assert SFT_BAND[0] <= gate <= SFT_BAND[1], f"SFT did not stop inside {SFT_BAND}: (steps, gated accuracy) {path}"
+    measured["sft"] = (measured["chat after pretrain"], rates(out / "sft" / "final", tasks))
+    grpo = Path(train(TrainConfig(policy=str(out / "sft" / "final"), algo="grpo", out=str(out / "grpo"), **COMMON,
+                                  **GRPO))["run"]) / "final"
+    measured["grpo"] = (measured["sft"][1], rates(grpo, tasks))
+    measured["sft path"] = path
     return measured
 
 
-@pytest.mark.timeout(900)  # about 4 minutes on two busy cores; slow only on a crowded machine
-@pytest.mark.parametrize("stage, before", [("pretrain", "untrained"), ("sft", "pretrain"), ("grpo", "sft")])
-def test_each_stage_raises_held_out_accuracy_above_noise(stages, stage, before):
-    gain, noise = gain_and_noise(stages[stage], stages[before])
-    print(f"{stage}: held-out {accuracy(stages[before]):.3f} -> {accuracy(stages[stage]):.3f}, gain {gain:.3f}, "
-          f"noise {noise:.4f}, ratio {gain / max(noise, 1e-9):.1f}")
-    assert gain > MULTIPLE * noise, {"before": accuracy(stages[before]), "after": accuracy(stages[stage]),
-                                     "gain": gain, "noise": noise}
+@pytest.mark.timeout(1200)  # about 6 minutes on two busy cores; slow only on a crowded machine
+@pytest.mark.parametrize("stage", ["pretrain", "sft", "grpo"])
+def test_each_stage_raises_held_out_accuracy_above_noise(stages, stage):
+    start, end = stages[stage]
+    gain, noise = gain_and_noise(end, start)
+    print(f"{stage}: held-out {accuracy(start):.3f} -> {accuracy(end):.3f}, gain {gain:.3f}, noise {noise:.4f}, "
+          f"ratio {gain / max(noise, 1e-9):.1f}" + (f"; (steps, gated accuracy) {stages['sft path']}"
+                                                     if stage == "sft" else ""))
+    assert gain > MULTIPLE * noise, {"before": accuracy(start), "after": accuracy(end), "gain": gain, "noise": noise}
 
 
 def test_pretrain_documents_are_problems_with_worked_solutions_without_a_chat_template():
