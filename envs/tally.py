@@ -80,8 +80,8 @@ def direct_solution(task: Task) -> str:
 
 
 def solution_form(task: Task, solutions: str) -> str:
-    """"steps" or "direct": the form of `task`'s reference under `solutions` (mixed: a hash of the
-    prompt, so the choice is the same on every machine and independent of the draw's seed)."""
+    """The form ("steps" or "direct") of `task`'s reference under `solutions`; for "mixed", a hash
+    of the prompt picks it, so the choice is the same on every machine and under every seed."""
     if solutions != "mixed":
         return solutions
     return "steps" if hashlib.sha256(task.text.encode()).digest()[0] % 2 else "direct"
