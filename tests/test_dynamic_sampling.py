@@ -149,6 +149,17 @@ def test_off_trains_every_group_and_drop_runs_no_backward_for_groups_whose_rewar
     assert sum(r["dynamic/dropped_groups"] for r in rows.values()) > 0
 
 
+def test_drop_makes_the_update_off_makes_minus_the_backward_passes(tmp_path):
+    off, off_counts = run(tmp_path, "off", steps=1)
+    drop, drop_counts = run(tmp_path, "drop", steps=1)
+    assert drop[1]["dynamic/zero_std_groups"] > 0 and drop_counts[1] < off_counts[1]  # fewer sequences ...
+    # ... and the same gradient: dropped rows add 0 to the summed loss, whose token count is kept
+    # (comparing weights would not do: Adam's first step turns float noise in near-zero gradients
+    # into +-lr).
+    assert drop[1]["grad_norm"] == pytest.approx(off[1]["grad_norm"], rel=1e-4)
+    assert drop[1]["loss"] == pytest.approx(off[1]["loss"], rel=1e-4, abs=1e-7)
+
+
 def test_fill_replaces_dropped_groups_with_fresh_ones_within_its_tries(tmp_path):
     rows, counts = run(tmp_path, "fill:tries=3")
     for step, r in rows.items():

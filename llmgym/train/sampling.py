@@ -29,8 +29,15 @@ Every process must train the same number of rows (TRL's loss gathers per-sequenc
 processes) and at least one per micro-step: a process with fewer kept rows than the busiest one pads
 with rows it left out, zero-variance ones first, their advantage set to 0 (they add nothing but the
 KL term), so a distributed run saves backward passes only as far as its busiest process does.
-`num_items_in_batch`, the token count TRL's default loss (`dapo`) divides by, is recounted over the
-rows trained.
+
+`drop` changes no update of TRL's default loss (`dapo`, which divides the batch's summed token
+losses by its token count `num_items_in_batch`): a zero-variance row adds 0 to the sum (with
+`beta` 0), and the count keeps its tokens, so the step is the one `off` takes, without the backward
+passes. Renormalising over the kept tokens instead scales each step up by the fraction dropped (the
+first measurement of docs/training.md's "Curriculum and dynamic sampling" did that, and the tiny
+policy collapsed to groups without signal faster). `fill` trains a batch of its own and counts its
+tokens, as TRL counts any batch's. Losses normalised per batch (`loss_type` grpo, bnpo) average over
+the rows kept.
 
 Logged per step (metrics.jsonl): `dynamic/zero_std_groups` (in the first round),
 `dynamic/dropped_groups` (generated but not trained on, every round), `dynamic/kept_fraction`
@@ -295,7 +302,10 @@ class GroupSampler:
         if any(padded):
             merged["advantages"] = merged["advantages"].clone()
             merged["advantages"][torch.tensor(padded, device=merged["advantages"].device)] = 0.0
-        if "num_items_in_batch" in merged:
+        if "num_items_in_batch" in merged and len(rounds) > 1:
+            # A filled batch is normalised over its own tokens, as TRL does any batch. A dropped group
+            # keeps its tokens in the count: its rows add 0 to the loss's sum, so the update is the one
+            # `off` makes, minus the backward passes (a smaller count would scale the step up).
             mask = merged["completion_mask"] * merged.get("tool_mask", 1)
             merged["num_items_in_batch"] = accelerator.gather(mask.sum()).sum()
         return merged
