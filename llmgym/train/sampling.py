@@ -33,10 +33,9 @@ KL term), so a distributed run saves backward passes only as far as its busiest 
 `drop` changes no update of TRL's default loss (`dapo`, which divides the batch's summed token
 losses by its token count `num_items_in_batch`): a zero-variance row adds 0 to the sum (with
 `beta` 0), and the count keeps its tokens, so the step is the one `off` takes, without the backward
-passes. Renormalising over the kept tokens instead scales each step up by the fraction dropped (the
-first measurement of docs/training.md's "Curriculum and dynamic sampling" did that, and the tiny
-policy collapsed to groups without signal faster). `fill` trains a batch of its own and counts its
-tokens, as TRL counts any batch's. Losses normalised per batch (`loss_type` grpo, bnpo) average over
+passes; renormalising over the kept tokens instead would scale each step up by the share dropped,
+a larger step for the same signal. `fill` trains a batch of its own and counts its tokens, as TRL
+counts any batch's. Losses normalised per batch (`loss_type` grpo, bnpo) average over
 the rows kept.
 
 Logged per step (metrics.jsonl): `dynamic/zero_std_groups` (in the first round),
