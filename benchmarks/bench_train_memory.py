@@ -73,8 +73,12 @@ def measure(name: str, flags: str, steps: int, extra: list[str], out: Path) -> d
     done = threading.Event()
 
     def poll() -> None:
+        last = 0.0
         while not done.is_set():
             peak[0] = max(peak[0], tree_rss(proc.pid))
+            if time.perf_counter() - last > 5:  # the peak so far survives a run that is killed
+                (out / f"{name}.peak").write_text(f"{peak[0] / 2**20:.0f} MiB\n")
+                last = time.perf_counter()
             done.wait(0.05)
 
     poller = threading.Thread(target=poll, daemon=True)
@@ -114,6 +118,7 @@ def main() -> None:
         print(f"measuring {name}: llmgym train --env math --steps {args.steps} {' '.join(extra)} {flags}",
               flush=True)
         results.append(measure(name, flags, args.steps, extra, out))
+        print(f"  {name}: peak {results[-1]['peak_mib']:.0f} MiB, step {results[-1]['step_s']:.1f} s", flush=True)
     base = results[0]
     print(f"\npeak RSS of the process tree, {args.steps} steps, run folder {out}")
     print(f"{'variant':<10} {'peak MiB':>9} {'x default':>9} {'step s':>8} {'x default':>9} {'wall s':>7}  flags")

@@ -50,8 +50,9 @@ class TrainConfig:
     steps: int | None = _opt(None, "optimizer steps (for bon: sample-and-fine-tune rounds); default 16, and for "
                                    "models under 10M parameters 300 with sft, 40 with grpo/rloo, 30 with bon")
     out: str | None = _opt(None, "run directory (default: runs/ENV-ALGO-TIMESTAMP)")
-    learning_rate: float | None = _opt(None, "learning rate (default: 2e-6 for pretrained policies with RL, "
-                                             "2e-5 for their sft/bon, 5e-4 / 1e-3 for models under 10M parameters)")
+    learning_rate: float | None = _opt(None, "learning rate (default for pretrained policies: 2e-6 with RL, 2e-5 "
+                                             "with sft/bon, ten times that for a LoRA adapter, their default; "
+                                             "5e-4 / 1e-3 for models under 10M parameters)")
     num_generations: int = _opt(8, "completions sampled per prompt (the GRPO group; best-of-n's n)")
     prompts_per_step: int = _opt(2, "prompts per optimizer step (completions per step = this x num_generations)")
     batch_size: int = _opt(8, "sft/bon: sequences per optimizer step")
