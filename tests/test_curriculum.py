@@ -150,6 +150,14 @@ def test_an_env_with_levels_gets_an_arm_per_level_each_with_its_own_tasks():
     assert all(t.meta["level"] == a.level for a in arms for t in arm_tasks(a, 3, seed=0))
 
 
+def test_a_reasoning_gym_dataset_gets_an_arm_per_curriculum_level():
+    pytest.importorskip("reasoning_gym")
+    arms = run_arms(llmgym.make("rg/leg_counting"), "rg/leg_counting", adaptive("adaptive:levels=1-2"),
+                    make=llmgym.make)
+    assert [(a.name, a.env.level) for a in arms] == [("level1", 1), ("level2", 2)]
+    assert all(arm_tasks(a, 2, seed=0) for a in arms)
+
+
 def test_a_mixture_gets_an_arm_per_env_with_its_weight():
     mixture = Mixture.from_specs(["math@3", "counting"])
     arms = run_arms(mixture, ["math@3", "counting"], adaptive(), make=llmgym.make)
