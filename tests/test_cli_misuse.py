@@ -492,6 +492,7 @@ def test_doctests_of_the_option_and_file_modules_pass(module):
     (TRAIN + ["--dynamic-sampling", "fill:trys=2"], "unknown dynamic_sampling option 'trys'"),
     (TRAIN + ["--dynamic-sampling", "fill:tries=0"], "dynamic_sampling tries must be an integer >= 1"),
     (TRAIN + ["--dynamic-sampling", "drop", "--algo", "bon"], "--dynamic-sampling applies to the algorithms"),
+    (TRAIN + ["--env", "counting:tools=python", "--curriculum", "adaptive"], "a tool env trains without --curriculum"),
 ])
 def test_curriculum_and_dynamic_sampling_misuse_is_one_line_and_exit_2(files, no_work, capsys, monkeypatch, argv,
                                                                        message):

@@ -177,3 +177,14 @@ def test_rloo_drops_the_same_way(tmp_path):
     for step, r in rows.items():
         kept = PROMPTS - r["dynamic/zero_std_groups"]
         assert counts[step] == r["dynamic/loss_sequences"] == (kept * G if kept else 1)
+
+
+def test_a_tool_env_drops_its_zero_variance_episodes_and_refuses_fill(tmp_path):
+    out = tmp_path / "tools"
+    train(TrainConfig(env="counting:tools=python", policy=TINY, algo="grpo", steps=1, save_every=0, eval_every=0,
+                      eval_tasks=2, max_completion_length=16, train_tasks=8, num_generations=2, prompts_per_step=2,
+                      dynamic_sampling="drop", out=str(out)))
+    (row,) = [r for r in RunDir(out).rows() if "loss" in r]
+    assert row["dynamic/dropped_groups"] == row["frac_reward_zero_std"] * 2 and "tools/call_frequency" in row
+    with pytest.raises(LLMGymError, match="a tool env trains without --curriculum and --dynamic-sampling fill"):
+        TrainConfig(env="counting:tools=python", algo="grpo", dynamic_sampling="fill")  # before any work

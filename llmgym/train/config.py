@@ -164,6 +164,13 @@ class TrainConfig:
                 flag = "--curriculum" if self.curriculum != "off" else "--dynamic-sampling"
                 raise LLMGymError(f"{flag} applies to the algorithms that sample groups (grpo, rloo); "
                                   f"--algo {self.algo} takes neither")
+            from llmgym.mixture import parse_env_specs
+            from llmgym.registry import parse_name_options
+
+            if (self.curriculum != "off" or self.dynamic_sampling.startswith("fill")) and any(
+                    parse_name_options(s.label)[1].get("tools") for s in parse_env_specs(self.env)):
+                raise LLMGymError("a tool env trains without --curriculum and --dynamic-sampling fill (TRL runs "
+                                  "its episodes' tools per prompt of its own batch); --dynamic-sampling drop works")
         from .trackers import parse_report_to
         from .trl_options import as_options
 

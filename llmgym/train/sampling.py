@@ -225,6 +225,8 @@ class GroupSampler:
         return [dict(dataset[i]) for i in rows], draws
 
     def step(self, inputs: list[dict[str, Any]], generate: Callable[[list], dict[str, Any]]) -> dict[str, Any]:
+        """One generation batch: draw its prompts (curriculum), generate and score them with TRL's
+        `generate`, generate more (fill), keep the groups with signal (drop, fill), log and learn."""
         import torch
 
         trainer = self.trainer
