@@ -105,9 +105,10 @@ def mixture_figures(per_env: dict[str, dict[str, float]]) -> dict[str, float]:
     0.25
     """
     total = sum(f.get("n", 0) for f in per_env.values())
+    # format pools where every env has one; intervals stay per env (each is clustered by its own tasks)
+    keys = ("accuracy", "reward", "length") + (("format",) if all("format" in f for f in per_env.values()) else ())
     pooled: dict[str, float] = {
-        key: (sum(f[key] * f.get("n", 0) for f in per_env.values()) / total if total else 0.0)
-        for key in ("accuracy", "reward", "length")}
+        key: (sum(f[key] * f.get("n", 0) for f in per_env.values()) / total if total else 0.0) for key in keys}
     pooled["n"] = total
     for label, figures in per_env.items():
         pooled.update({f"{label}/{k}": v for k, v in figures.items()})
