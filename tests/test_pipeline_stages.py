@@ -21,6 +21,8 @@ Measured (EVAL_TASKS x SAMPLES sampled answers at T=1, one torch thread, 2 share
     sft, chat turn                        0.004 -> 0.328, noise 0.016, ratio 19.7; gated 0.000 (25),
                                           0.039 (50), 0.039 (75), 0.121 (100), 0.191 (125), 0.348 (150)
     grpo, 60 steps, chat turn             0.328 -> 0.465, noise 0.014, ratio 9.7
+    the same with seed 1 (other weights)  pretrain 0.000 -> 0.932, ratio 103; sft 0.005 -> 0.438 at
+                                          125 steps, ratio 23.4; grpo -> 0.517, ratio 7.0 (318 s)
 
 Settings that failed, so nobody retries them: measuring the pretrained model in the chat turn (4000
 documents, 256 tasks: seed 0 0.000 -> 0.055, seed 1 -> 0.006, ratio 2.1, though that model writes
