@@ -17,17 +17,19 @@ expressions with negatives and exact division), `word` (templated multi-step sto
 `mixed` (one of the three per task). The default rubric is 1 × correct + 0.1 × format, with the
 length reward as a metric (weight 0), or weight 0.1 against `length_budget` characters if given.
 
-`correct` credits only an explicit answer (``\\boxed{}``, as the prompt asks, or an ``<answer>`` tag
-or ``####`` line, the formats of datasets scored with this rubric), never the parser's fallback, the
-last number of the text (since version 2). A policy optimises what pays: when a bare final number was
-credited and the box was worth 0.1, GRPO on SmolLM2 traded the box for shorter answers (boxed answers
-12% -> 2% of held-out samples while accuracy rose). Now a right bare number scores 0
-(`no_explicit_answer`), a wrong boxed answer 0.1, a right boxed one 1.1, and a hedge 0 for correctness
-as before.
+`correct` gives a right answer full credit only when it is explicit (``\\boxed{}``, as the prompt asks,
+or an ``<answer>`` tag or ``####`` line, the formats of datasets scored with this rubric); a right bare
+number, found by the parser's fallback (the last number of the text), earns half (since version 2). A
+policy optimises what pays: when a bare right number earned 1.0 and the box 0.1 more, GRPO on SmolLM2
+traded the box for shorter answers (boxed answers 12% -> 2% of held-out samples while accuracy rose).
+Now a right boxed answer scores 1.1, a right bare number 0.5 (`no_explicit_answer`), a wrong boxed
+answer 0.1 and a hedge 0. The bare number keeps some credit because SmolLM2 rarely boxes at first: with
+none, nearly every group of a first GRPO run scored all 0 and taught nothing. Held-out accuracy counts
+full credit only.
 
     >>> task = Task("What is 8 + 4?", "12", {"answer_type": "number"})
     >>> [MathEnv().rubric.score(text, task).value for text in ("8 + 4 = 12", "8 + 4 = \\\\boxed{12}")]
-    [0.0, 1.1]
+    [0.5, 1.1]
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ FAMILIES = ("arithmetic", "word", "algebra", "mixed")
 INSTRUCTION = "Put the final answer in \\boxed{}."
 FORMAT_WEIGHT = 0.1  # a box earns a little even when the answer is wrong: GRPO's first signal
 LENGTH_WEIGHT = 0.1  # only when the user sets a length budget
+BARE_ANSWER_CREDIT = 0.5  # a right answer outside the asked-for box: less than a boxed one, more than none
 
 
 class MathEnv(SingleTurnEnv):
@@ -73,7 +76,7 @@ class MathEnv(SingleTurnEnv):
 
     def default_rubric(self) -> Rubric:
         length = LengthReward(self.length_budget) if self.length_budget else LengthReward()
-        return Rubric([(AnswerReward(fallback=False), 1.0), (FormatReward(), FORMAT_WEIGHT),
+        return Rubric([(AnswerReward(fallback=BARE_ANSWER_CREDIT), 1.0), (FormatReward(), FORMAT_WEIGHT),
                        (length, LENGTH_WEIGHT if self.length_budget else 0.0)])
 
     def generate_task(self, rng: random.Random) -> Task:

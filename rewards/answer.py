@@ -60,16 +60,16 @@ class AnswerReward(BaseReward):
     solutions) the boxes together are the answer. `task.meta["answer_type"]` says how to compare
     (see `answers_match`); `timeout` bounds the symbolic comparison of one answer, in seconds.
 
-    `fallback=False` credits only an explicit answer (a box, an ``<answer>`` tag, a ``####`` line);
-    a last expression found without one scores 0 as `no_explicit_answer`. It is for an env whose prompt
-    asks for an answer format, so that a policy cannot drop the format and keep its reward (the math
-    env's rubric).
+    `fallback` is the credit of a right answer found only by the fallback (a last expression, no box,
+    ``<answer>`` tag or ``####`` line), with reason `no_explicit_answer` when below 1: an env whose
+    prompt asks for an answer format gives less than 1, so that dropping the format never pays while a
+    right bare number still beats a wrong one (the math env's rubric: 0.5).
     """
 
     name = "correct"
     role = SUCCESS
 
-    def __init__(self, timeout: float | None = None, *, fallback: bool = True):
+    def __init__(self, timeout: float | None = None, *, fallback: float = 1.0):
         self.timeout = timeout
         self.fallback = fallback
         # The first symbolic comparison of a process waits 2-5 s for sympy's imports: start the
@@ -89,8 +89,6 @@ class AnswerReward(BaseReward):
             parsed = extract_answer(completion)
             kind = task.meta.get("answer_type")
             answer, early = self._answer(parsed, task, kind)
-            if early is None and not self.fallback and parsed.source == "last_number":
-                early = "no_explicit_answer"
             if early is not None:
                 out.append(Score.zero(early, _short(answer)))
                 continue
@@ -101,6 +99,10 @@ class AnswerReward(BaseReward):
                 verdicts[key] = answers_match(answer, task.answer, kind, timeout=self.timeout,
                                               words=words[task.id])
             ok, reason = verdicts[key]
+            credit = self.fallback if parsed.source == "last_number" else 1.0
+            if ok and credit < 1.0:
+                out.append(Score(float(credit), {}, "no_explicit_answer", _short(answer)))
+                continue
             out.append(Score(1.0 if ok else 0.0, {}, None if ok else (reason or "wrong"), _short(answer)))
         return out
 

@@ -42,7 +42,7 @@ def test_interval_stays_inside_zero_and_one_and_holds_the_estimate():
 
 
 class SumEnv(SingleTurnEnv):
-    """One-digit sums, scored like math: right only when boxed, plus a format entry."""
+    """One-digit sums, scored like math: full credit only when boxed, plus a format entry."""
 
     name = "sums"
 
@@ -51,7 +51,7 @@ class SumEnv(SingleTurnEnv):
         return Task(f"{a}+{b}", str(a + b), {"answer_type": "number"})
 
     def default_rubric(self):
-        return Rubric([(AnswerReward(fallback=False), 1.0), (FormatReward(), 0.1)])
+        return Rubric([(AnswerReward(fallback=0.5), 1.0), (FormatReward(), 0.1)])
 
 
 class Coin:

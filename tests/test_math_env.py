@@ -184,17 +184,17 @@ def test_hedging_scores_zero_in_the_env():
     assert reward == 0.0 and info["reason"] == "hedged"
 
 
-def test_unboxed_right_answer_earns_nothing_so_dropping_the_box_never_pays():
+def test_unboxed_right_answer_earns_less_than_a_boxed_one_so_dropping_the_box_never_pays():
     env = MathEnv(level=1)
     env.reset(seed=0)
     _, bare, _, _, info = env.step(f"The sum is {env.task.answer}")
-    assert bare == 0.0 and info["reward_components"] == {"correct": 0.0, "format": 0.0, "length": 1.0}
+    assert bare == 0.5 and info["reward_components"] == {"correct": 0.5, "format": 0.0, "length": 1.0}
     assert info["reason"] == "no_explicit_answer"
     env.reset(seed=0)
     _, boxed, *_ = env.step(f"The sum is \\boxed{{{env.task.answer}}}")
     env.reset(seed=0)
-    _, boxed_wrong, *_ = env.step(f"The sum is \\boxed{{{int(env.task.answer) + 1}}}")
-    assert boxed == pytest.approx(1.1) and bare < boxed_wrong < boxed
+    _, bare_wrong, *_ = env.step(f"The sum is {int(env.task.answer) + 1}")
+    assert boxed == pytest.approx(1.1) and bare_wrong == 0.0 < bare < boxed
 
 
 def test_hedges_still_earn_no_correctness_under_the_boxed_rubric():
