@@ -8,14 +8,15 @@ import pytest
 
 import llmgym
 from llmgym.errors import LLMGymError
+from llmgym import cpu_dtype
 from llmgym.policies import hf
 
 
 @pytest.fixture
 def fresh_decision(monkeypatch):
     """Forget the per-process answer, and claim a CPU that lists native bf16 instructions."""
-    monkeypatch.setattr(hf, "_FAST_CPU_DTYPE", None)
-    monkeypatch.setattr(hf, "cpu_bf16_flags", lambda cpuinfo=None: ["avx512_bf16"])
+    monkeypatch.setattr(cpu_dtype, "_FAST_CPU_DTYPE", None)
+    monkeypatch.setattr(cpu_dtype, "cpu_bf16_flags", lambda cpuinfo=None: ["avx512_bf16"])
 
 
 def fake_timings(monkeypatch, **seconds):
@@ -26,7 +27,7 @@ def fake_timings(monkeypatch, **seconds):
         calls.extend(dtypes)
         return {d: seconds[d] for d in dtypes}
 
-    monkeypatch.setattr(hf, "measure_dtypes", measure)
+    monkeypatch.setattr(cpu_dtype, "measure_dtypes", measure)
     return calls
 
 
@@ -41,9 +42,9 @@ def test_fp32_is_kept_where_bf16_measures_slower(fresh_decision, monkeypatch):
 
 
 def test_a_small_bf16_gain_keeps_the_exact_dtype(fresh_decision, monkeypatch):
-    fake_timings(monkeypatch, float32=0.010, bfloat16=0.010 / (hf.BF16_MIN_SPEEDUP - 0.05))
+    fake_timings(monkeypatch, float32=0.010, bfloat16=0.010 / (cpu_dtype.BF16_MIN_SPEEDUP - 0.05))
     assert hf.fast_cpu_dtype() == "float32"
-    assert hf.choose_cpu_dtype(1.0, 1.0 / hf.BF16_MIN_SPEEDUP) == "bfloat16"
+    assert hf.choose_cpu_dtype(1.0, 1.0 / cpu_dtype.BF16_MIN_SPEEDUP) == "bfloat16"
 
 
 def test_the_decision_is_measured_once_per_process(fresh_decision, monkeypatch):
@@ -56,15 +57,15 @@ def test_the_decision_is_measured_once_per_process(fresh_decision, monkeypatch):
 
 
 def test_a_cpu_without_native_bf16_gets_fp32_without_measuring(monkeypatch):
-    monkeypatch.setattr(hf, "_FAST_CPU_DTYPE", None)
-    monkeypatch.setattr(hf, "cpu_bf16_flags", lambda cpuinfo=None: [])
+    monkeypatch.setattr(cpu_dtype, "_FAST_CPU_DTYPE", None)
+    monkeypatch.setattr(cpu_dtype, "cpu_bf16_flags", lambda cpuinfo=None: [])
     calls = fake_timings(monkeypatch, float32=0.010, bfloat16=0.001)
     assert hf.fast_cpu_dtype() == "float32" and calls == []
 
 
 def test_unreadable_cpuinfo_leaves_the_decision_to_the_measurement(monkeypatch):
-    monkeypatch.setattr(hf, "_FAST_CPU_DTYPE", None)
-    monkeypatch.setattr(hf, "cpu_bf16_flags", lambda cpuinfo=None: None)
+    monkeypatch.setattr(cpu_dtype, "_FAST_CPU_DTYPE", None)
+    monkeypatch.setattr(cpu_dtype, "cpu_bf16_flags", lambda cpuinfo=None: None)
     fake_timings(monkeypatch, float32=0.010, bfloat16=0.005)
     assert hf.fast_cpu_dtype() == "bfloat16"
 
@@ -88,7 +89,7 @@ def test_the_real_measurement_times_both_dtypes_and_restores_the_thread_count():
 def test_auto_resolves_to_one_of_the_two_cpu_dtypes(monkeypatch):
     import torch
 
-    monkeypatch.setattr(hf, "_FAST_CPU_DTYPE", None)  # measured for real, on whatever CPU runs this
+    monkeypatch.setattr(cpu_dtype, "_FAST_CPU_DTYPE", None)  # measured for real, on whatever CPU runs this
     assert hf.resolve_dtype("auto", device="cpu") in hf.CPU_DTYPES
     assert hf.resolve_dtype("float32") == "float32" and hf.resolve_dtype("bfloat16", device="cpu") == "bfloat16"
     if not torch.cuda.is_available():
@@ -101,7 +102,7 @@ def test_a_policy_saved_in_fp32_loads_in_the_dtype_auto_chose(tmp_path, monkeypa
     tiny = llmgym.make_policy("tiny", hidden=32, layers=1)
     tiny.save(tmp_path / "model")
     for chosen in ("bfloat16", "float32"):
-        monkeypatch.setattr(hf, "_FAST_CPU_DTYPE", chosen)
+        monkeypatch.setattr(cpu_dtype, "_FAST_CPU_DTYPE", chosen)
         policy = llmgym.make_policy("hf", path=str(tmp_path / "model"), dtype="auto", device="cpu")
         assert policy.model.dtype == getattr(torch, chosen)
         assert policy.dtype == "auto"  # the option as given; the model carries the resolved dtype
@@ -151,9 +152,9 @@ def test_generation_dtype_auto_casts_only_where_bf16_was_chosen(casts, monkeypat
     plain = llmgym.make_policy("tiny", hidden=32, layers=1)
     expected = plain.generate(prompts, 1, greedy)[0][0].text
     auto = llmgym.make_policy("tiny", hidden=32, layers=1, generation_dtype="auto")
-    monkeypatch.setattr(hf, "_FAST_CPU_DTYPE", "float32")
+    monkeypatch.setattr(cpu_dtype, "_FAST_CPU_DTYPE", "float32")
     assert auto.generate(prompts, 1, greedy)[0][0].text == expected and casts == []
-    monkeypatch.setattr(hf, "_FAST_CPU_DTYPE", "bfloat16")
+    monkeypatch.setattr(cpu_dtype, "_FAST_CPU_DTYPE", "bfloat16")
     auto.generate(prompts, 1, greedy)
     assert casts == [torch.bfloat16]
     assert plain.generate(prompts, 1, greedy) and casts == [torch.bfloat16]  # no option: never cast

@@ -20,10 +20,12 @@ def toy_envs():
     train_toy.register()
 
 
-def test_a_pretrained_policy_trains_a_lora_adapter_in_micro_batches_with_recomputation():
+def test_a_pretrained_policy_trains_all_weights_in_micro_batches_with_recomputation():
     cfg = TrainConfig(env="math").resolved(is_tiny=False)
-    assert (cfg.lora, cfg.gradient_checkpointing, cfg.micro_batch_size) == (True, True, MICRO_BATCH_SIZE)
-    assert cfg.learning_rate == pytest.approx(2e-6 * LORA_LR_SCALE)  # the adapter's rate, not all weights'
+    assert (cfg.lora, cfg.gradient_checkpointing, cfg.micro_batch_size) == (False, True, MICRO_BATCH_SIZE)
+    assert cfg.learning_rate == pytest.approx(2e-6)
+    lora = TrainConfig(env="math", lora=True).resolved(is_tiny=False)
+    assert lora.learning_rate == pytest.approx(2e-6 * LORA_LR_SCALE)  # the adapter's rate, not all weights'
     assert cfg.base_dtype == "auto"
     assert cfg.eval_samples > 1 and cfg.eval_temperature == cfg.temperature
 
@@ -48,7 +50,7 @@ def test_micro_batches_always_add_up_to_the_steps_batch():
 
 
 def test_the_default_settings_reach_trl_and_train_through_the_same_code_path(tmp_path):
-    """A tiny model run with the settings a pretrained policy gets by default (and bf16 frozen weights):
+    """A tiny model run with the settings a pretrained policy gets by default, with `--lora` on bf16 frozen weights:
     TRL sees micro-batches of 4 accumulated 4 times, recomputation on, a peft adapter over bf16 weights;
     final/ is a plain fp32 model."""
     import torch
@@ -70,7 +72,7 @@ def test_the_default_settings_reach_trl_and_train_through_the_same_code_path(tmp
     out = tmp_path / "run"
     summary = train(TrainConfig(env="toyadd", policy=TINY, algo="grpo", steps=2, out=str(out), save_every=0,
                                 eval_tasks=4, eval_every=0, max_completion_length=8, train_tasks=32,
-                                num_generations=8, prompts_per_step=2, lora=defaults.lora, lora_r=4,
+                                num_generations=8, prompts_per_step=2, lora=True, lora_r=4,
                                 gradient_checkpointing=defaults.gradient_checkpointing,
                                 micro_batch_size=defaults.micro_batch_size, base_dtype="bfloat16",
                                 eval_samples=defaults.eval_samples, eval_temperature=defaults.eval_temperature),

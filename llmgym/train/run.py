@@ -337,7 +337,7 @@ def frozen_base_dtype(cfg: TrainConfig, model: Any) -> str:
         return cfg.base_dtype
     if model.device.type != "cpu" or own != "float32":
         return own
-    from llmgym.policies.hf import fast_cpu_dtype
+    from llmgym.cpu_dtype import fast_cpu_dtype
 
     return fast_cpu_dtype()
 
