@@ -24,8 +24,10 @@ policy optimises what pays: when a bare right number earned 1.0 and the box 0.1 
 traded the box for shorter answers (boxed answers 12% -> 2% of held-out samples while accuracy rose).
 Now a right boxed answer scores 1.1, a right bare number 0.5 (`no_explicit_answer`), a wrong boxed
 answer 0.1 and a hedge 0. The bare number keeps some credit because SmolLM2 rarely boxes at first: with
-none, nearly every group of a first GRPO run scored all 0 and taught nothing. Held-out accuracy counts
-full credit only.
+none, nearly every group of a first GRPO run scored all 0 and taught nothing. Held-out accuracy counts a
+right answer in either form (`AnswerReward.solved_at`: a bare right number solves the task, and SmolLM2
+boxes almost none at first, so counting boxes only would read 0% whatever it learns); the format figure
+beside it (`eval/format`) counts the boxes.
 
     >>> task = Task("What is 8 + 4?", "12", {"answer_type": "number"})
     >>> [MathEnv().rubric.score(text, task).value for text in ("8 + 4 = 12", "8 + 4 = \\\\boxed{12}")]

@@ -122,17 +122,16 @@ def _finish(ep: _EpisodeInProgress, info: dict[str, Any], reward: float, termina
     return Episode(ep.task, tuple(ep.turns), score, terminated, truncated, extra)
 
 
-def summarize(episodes: Sequence[Episode], success: str | None = None) -> dict[str, float]:
-    """Accuracy (the component `success` names, else reward >= 1), mean reward and mean completion
-    tokens. `success` names the env's success entry: `component_with_role(env.rubric, SUCCESS)`
-    (`llmgym.rubric`)."""
+def summarize(episodes: Sequence[Episode], success: str | None = None, solved_at: float = 1.0) -> dict[str, float]:
+    """Accuracy (the component `success` names at or above `solved_at`, else reward >= 1), mean reward
+    and mean completion tokens. `success` names the env's success entry, `component_with_role(env.rubric,
+    SUCCESS)`, and `solved_at` its threshold, `solved_at(env.rubric)` (`llmgym.rubric.is_solved`)."""
+    from .rubric import is_solved
+
     if not episodes:
         return {"accuracy": 0.0, "reward": 0.0, "length": 0.0, "n": 0}
-    def right(e: Episode) -> bool:
-        comp = e.score.components
-        return comp[success] >= 1.0 if success in comp else e.reward >= 1.0
     k = len(episodes)
-    return {"accuracy": sum(right(e) for e in episodes) / k,
+    return {"accuracy": sum(is_solved(e.score.components, e.reward, success, solved_at) for e in episodes) / k,
             "reward": sum(e.reward for e in episodes) / k,
             "length": sum(e.info.get("completion_tokens", 0) for e in episodes) / k,
             "n": k}

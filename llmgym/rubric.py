@@ -22,7 +22,7 @@ scores the env's own tasks and hostile text through each entry and names any rew
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from .errors import LLMGymError
 from .types import Reward, Score, Task
@@ -97,6 +97,27 @@ def component_with_role(reward: Reward, role: str) -> str | None:
     if isinstance(reward, Rubric):
         return reward.name_with_role(role)
     return reward.name if role_of(reward) == role else None
+
+
+def solved_at(reward: Reward) -> float:
+    """The value at which the success component of `reward` (an env's rubric, or one reward) counts a
+    task as solved: the success reward's `solved_at`, 1.0 unless it declares less. A reward that gives
+    a right answer in the wrong form partial credit (math's bare number: 0.5) declares that credit, so
+    accuracy counts right answers and the format figure beside it counts the form."""
+    if isinstance(reward, Rubric):
+        entry = reward.entry_with_role(SUCCESS)
+        reward = entry[0] if entry is not None else reward
+    return float(getattr(reward, "solved_at", 1.0))
+
+
+def is_solved(components: Mapping[str, float], reward: float, success: str | None, at: float = 1.0) -> bool:
+    """Whether an answer solved its task: the success component (`component_with_role(rubric, SUCCESS)`)
+    at or above `at` (`solved_at(rubric)`), or full reward where the rubric names no success entry.
+
+    >>> is_solved({"correct": 0.5, "format": 0.0}, 0.5, "correct", at=0.5), is_solved({}, 0.9, None)
+    (True, False)
+    """
+    return components[success] >= at if success in components else reward >= 1.0
 
 
 class BaseReward:

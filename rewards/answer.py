@@ -72,6 +72,9 @@ class AnswerReward(BaseReward):
     def __init__(self, timeout: float | None = None, *, fallback: float = 1.0):
         self.timeout = timeout
         self.fallback = fallback
+        # A right answer in the wrong form still solves the task (held-out accuracy counts it); what it
+        # lacks is the form, which the format figure beside accuracy counts (`llmgym.rubric.solved_at`).
+        self.solved_at = fallback if 0.0 < fallback < 1.0 else 1.0
         # The first symbolic comparison of a process waits 2-5 s for sympy's imports: start the
         # worker now, in the background, so that it is ready before the first step needs it.
         verify_worker.prestart()

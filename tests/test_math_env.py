@@ -227,3 +227,20 @@ def test_bad_arguments_are_user_errors():
 def test_registered_as_math_and_built_through_make():
     env = llmgym.make("math", level=2, family="word")
     assert isinstance(env, MathEnv) and env.family == "word" and env.level == 2
+
+
+def test_accuracy_counts_a_right_bare_answer_while_the_format_figure_counts_the_box():
+    """The reward prefers the box (1.1 against 0.5); accuracy says whether the answer is right, in either form."""
+    from llmgym.rubric import FORMAT, SUCCESS, component_with_role, is_solved, solved_at
+
+    env = MathEnv(level=1)
+    success, at, form = component_with_role(env.rubric, SUCCESS), solved_at(env.rubric), component_with_role(env.rubric, FORMAT)
+    env.reset(seed=0)
+    _, bare, _, _, info = env.step(f"The sum is {env.task.answer}")
+    assert is_solved(info["reward_components"], bare, success, at) and info["reward_components"][form] == 0.0
+    env.reset(seed=0)
+    _, wrong, _, _, info = env.step(f"The sum is {int(env.task.answer) + 1}")
+    assert not is_solved(info["reward_components"], wrong, success, at)
+    env.reset(seed=0)
+    _, hedged, _, _, info = env.step(f"\\boxed{{{env.task.answer}}} or \\boxed{{{int(env.task.answer) + 1}}}")
+    assert not is_solved(info["reward_components"], hedged, success, at)

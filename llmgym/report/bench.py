@@ -180,17 +180,11 @@ def check_record(row: Any, where: str) -> dict[str, Any]:
 
 
 # -- what an episode becomes -----------------------------------------------------------------------
-def is_correct(components: Mapping[str, float], reward: float, success: str | None) -> bool:
-    """The component `success` names (the rubric's entry with role `success`) when there is one,
-    else full reward (as `rollout.summarize`)."""
-    return components[success] >= 1.0 if success in components else reward >= 1.0
-
-
 def episode_record(env: str, level: Any, policy: str, episode: Episode, sample: int,
                    wall_seconds: float, *, env_version: str, rubric: Any = None) -> dict[str, Any]:
     """The `results.jsonl` row of one finished episode (see docs/reports.md). `rubric`, the env's,
     says by its entries' roles which component is success and which is format."""
-    from llmgym.rubric import FORMAT, SUCCESS, component_with_role
+    from llmgym.rubric import FORMAT, SUCCESS, component_with_role, is_solved, solved_at
 
     task, score, info = episode.task, episode.score, episode.info
     plain = task.to_dict()
@@ -203,7 +197,7 @@ def episode_record(env: str, level: Any, policy: str, episode: Episode, sample: 
         "prompt": plain["prompt"], "gold": plain["answer"],
         "completion": episode.turns[-1].action if episode.turns else "",
         "answer": score.answer, "reward": score.value, "components": components, "reason": score.reason,
-        "correct": is_correct(components, score.value, success),
+        "correct": is_solved(components, score.value, success, solved_at(rubric) if rubric is not None else 1.0),
         # A rubric with a format entry defines format; otherwise "some answer could be parsed".
         "format_ok": components[form] >= 1.0 if form in components else score.answer is not None,
         "tool_calls": info.get("tool_calls"), "turns": len(episode.turns),

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 from llmgym.env import TextEnv
 from llmgym.rollout import rollout, summarize
-from llmgym.rubric import FORMAT, SUCCESS, component_with_role
+from llmgym.rubric import FORMAT, SUCCESS, component_with_role, is_solved, solved_at
 from llmgym.types import SamplingParams, Task
 
 from .rundir import RunDir
@@ -35,9 +35,9 @@ def evaluate(env: TextEnv, policy: Any, tasks: Sequence[Task], max_tokens: int, 
     params = SamplingParams(temperature=temperature, max_tokens=max_tokens,
                             seed=seed if temperature > 0 else None)
     episodes = rollout(env, policy, tasks, n=samples, params=params, batch_size=batch_size)
-    success = component_with_role(env.rubric, SUCCESS)
-    figures = summarize(episodes, success)
-    per_task = [sum(_right(e, success) for e in episodes[i:i + samples]) / samples
+    success, at = component_with_role(env.rubric, SUCCESS), solved_at(env.rubric)
+    figures = summarize(episodes, success, at)
+    per_task = [sum(is_solved(e.score.components, e.reward, success, at) for e in episodes[i:i + samples]) / samples
                 for i in range(0, len(episodes), samples)]  # rollout returns episodes task-major
     figures["accuracy_lo"], figures["accuracy_hi"] = clustered_wilson(per_task, samples)
     fmt = component_with_role(env.rubric, FORMAT)
@@ -45,11 +45,6 @@ def evaluate(env: TextEnv, policy: Any, tasks: Sequence[Task], max_tokens: int, 
         figures["format"] = sum(e.score.components.get(fmt, 0.0) >= 1.0 for e in episodes) / len(episodes)
     figures["samples"] = samples
     return figures
-
-
-def _right(episode: Any, success: str | None) -> bool:
-    comp = episode.score.components
-    return comp[success] >= 1.0 if success in comp else episode.reward >= 1.0
 
 
 def clustered_wilson(per_task: Sequence[float], samples: int) -> tuple[float, float]:
