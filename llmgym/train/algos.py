@@ -70,11 +70,13 @@ def _trl_notices_silenced() -> Iterator[None]:
     """Hide two notices that TRL and peft print on every run and that no user can act on, by message
     and category only: TRL's "'environment_factory' is an experimental feature" (llmgym adapts to it
     on purpose, and tests/test_train_tools.py pins what it does), and the FutureWarning that their
-    own reads of transformers' renamed `is_gradient_checkpointing` raise."""
+    own reads and calls of transformers' renamed `is_gradient_checkpointing` and
+    `gradient_checkpointing_enable`/`_disable` raise (TRL toggles recomputation around generation)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"You are using 'environment_factory', which is an experimental "
                                 "feature", category=UserWarning)
-        warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=r"`(is_)?gradient_checkpointing(_enable|_disable)?` is deprecated",
+                                category=FutureWarning)
         yield
 
 
