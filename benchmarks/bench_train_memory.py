@@ -6,14 +6,14 @@ conversion child) every 0.05 s, so the peak is what the machine had to hold for 
 time is the mean `step_time` of the run's metrics.jsonl. The variants run one after the other under the
 same load, and the table gives each figure beside the default's with the ratio.
 
-    .venv/bin/python benchmarks/bench_train_memory.py                 # default vs old settings, 2 steps
+    .venv/bin/python benchmarks/bench_train_memory.py                 # default, --lora and old settings, 2 steps
     .venv/bin/python benchmarks/bench_train_memory.py --steps 1 --eval-tasks 0
     .venv/bin/python benchmarks/bench_train_memory.py --variant "fp32 base=--base-dtype float32"
 
-Variants (NAME=FLAGS): `default` is `llmgym train` with every default (a LoRA adapter on frozen
-weights, bf16 where `fast_cpu_dtype` measures it faster, micro-batches of 4, activation
-recomputation); `old` is the previous default (all weights in fp32, AdamW, the step's 16 sequences in
-one pass, no recomputation).
+Variants (NAME=FLAGS): `default` is `llmgym train` with every default (all weights, micro-batches of 4,
+activation recomputation); `lora` adds `--lora` (an adapter on frozen weights, bf16 where
+`fast_cpu_dtype` measures it faster); `old` is the previous default (all weights in fp32, AdamW, the
+step's 16 sequences in one pass, no recomputation).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGE = os.sysconf("SC_PAGE_SIZE")
 VARIANTS = {
     "default": "",
+    "lora": "--lora",
     "old": "--no-lora --no-gradient-checkpointing --micro-batch-size 16 --eval-temperature 0",
 }
 
@@ -100,7 +101,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--eval-tasks", type=int, default=None, help="passed to llmgym train (default: its own)")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
-                        help="another variant to measure after default and old")
+                        help="another variant to measure after default, lora and old")
     parser.add_argument("--only", default=None, help="comma-separated variant names to run (default: all)")
     parser.add_argument("--out", default=None, help="folder for the runs (default: a temporary one)")
     args = parser.parse_args()
