@@ -50,21 +50,9 @@ def document_dataset(env: Any, n: int, seed: int) -> Any:
 
 def pretrain_trainer(ctx: RunContext) -> Any:
     """TRL's SFTTrainer over the env's documents, not yet trained."""
-    from trl import SFTConfig, SFTTrainer
-
-    # The shared TRL machinery; sft_trainer itself puts the loss on completions only, which TRL
-    # refuses for a text dataset, so the config is built here from the same pieces.
-    from llmgym.train.algos import _common_args, _peft, _rich_progress, _trl_notices_silenced
-    from llmgym.train.trl_options import config_kwargs
+    from llmgym.train.algos import sft_trainer
 
     cfg = ctx.config
     dataset = document_dataset(ctx.env, cfg.train_tasks, cfg.seed)
-    per_device = max(1, cfg.batch_size // ctx.world_size)  # as sft's
-    args = SFTConfig(**config_kwargs(cfg, SFTConfig, dict(
-        **_common_args(cfg, ctx.checkpoints, per_device=per_device), completion_only_loss=False,
-        dataset_text_field="text", packing=False, max_length=None)))
-    with _trl_notices_silenced():
-        trainer = SFTTrainer(model=ctx.model, args=args, train_dataset=dataset, processing_class=ctx.tokenizer,
-                             callbacks=ctx.callbacks, peft_config=_peft(cfg))
-    _rich_progress(trainer)
-    return trainer
+    return sft_trainer(cfg, ctx.model, ctx.tokenizer, dataset, ctx.checkpoints, ctx.callbacks, ctx.world_size,
+                       steps=cfg.steps, text_field="text")

@@ -192,14 +192,17 @@ def _prompts_and_sampler(cfg: TrainConfig, env: Any, funcs: list) -> tuple[Any, 
 
 
 def sft_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, dataset: Any, out: str, callbacks: list,
-                 world: int, *, steps: int, with_peft: bool = True) -> Any:
+                 world: int, *, steps: int, with_peft: bool = True, text_field: str | None = None) -> Any:
+    """TRL's SFTTrainer, not yet trained: loss on the completions of prompt-completion rows, or, with
+    `text_field` (a plain-text dataset, `pretrain`), on every token of that column."""
     from trl import SFTConfig, SFTTrainer
 
     per_device = max(1, cfg.batch_size // world)
     kw = _common_args(cfg, out, per_device=per_device)
     kw["max_steps"] = steps
-    args = SFTConfig(**config_kwargs(cfg, SFTConfig, dict(**kw, completion_only_loss=True, packing=False,
-                                                          max_length=None)))
+    loss = {"completion_only_loss": False, "dataset_text_field": text_field} if text_field else {
+        "completion_only_loss": True}
+    args = SFTConfig(**config_kwargs(cfg, SFTConfig, dict(**kw, **loss, packing=False, max_length=None)))
     with _trl_notices_silenced():
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                              callbacks=callbacks, peft_config=_peft(cfg) if with_peft else None)
