@@ -43,6 +43,7 @@ from .tools import (  # noqa: F401
     MAX_TOOL_CALL_CHARS, RESERVED_TOOL_NAMES, TOOL_PROMPT, Tool, ToolCall, check_tools, parse_tool_call,
     run_tool_call, tools_prompt,
 )
+from .scoring import unanswered_score
 from .types import Score, Task
 
 SPLITS = ("train", "eval")
@@ -432,7 +433,7 @@ class ToolEnv(TextEnv):
         self.messages = [*self.messages, {"role": "tool", "content": output}]
         if self.turns >= self.max_turns:
             self._done = True
-            score = Score.zero("turn_limit", **{name: 0.0 for name in self.rubric.components})
+            score = unanswered_score(self.rubric)
             return output, 0.0, False, True, self._final_info(score, tool_calls=self.tool_calls,
                                                                messages=self.messages)
         info = {"task_id": self.task.id, "answer": None, "reward_components": {}, "reason": None,

@@ -26,7 +26,7 @@ def toy_envs():
 def test_reward_functions_have_trl_signature_and_the_rubric_weights():
     env = train_toy.ToyAddEnv()
     seen = []
-    funcs, weights = reward_functions(env, on_scores=lambda *a: seen.append(a))
+    funcs, weights = reward_functions(env, on_scores=lambda *a, **kw: seen.append(a))
     task = next(env.tasks("train"))
     column = [json.dumps(task.to_dict())] * 2
     right = [{"role": "assistant", "content": f"so \\boxed{{{task.answer}}}"}]

@@ -28,6 +28,7 @@ import json
 from typing import Any
 
 from llmgym.env import ToolEnv, parse_tool_call
+from llmgym.scoring import message_role, message_text, score_episodes
 from llmgym.types import Task
 
 from . import env_of
@@ -58,41 +59,20 @@ def _rows(env: Any, split: str, n: int, seed: int) -> list[dict[str, Any]]:
             for t in env.tasks(split, n=n, seed=seed)]
 
 
-def _text(message: Any) -> str:
-    content = message.get("content") if isinstance(message, dict) else getattr(message, "content", None)
-    if isinstance(content, list):  # content parts
-        return "".join(str(p.get("text", "") if isinstance(p, dict) else getattr(p, "text", "")) for p in content)
-    return str(content or "")
-
-
-def _role(message: Any) -> str:
-    return str(message.get("role") if isinstance(message, dict) else getattr(message, "role", ""))
-
-
-def final_answer(completion: Any) -> tuple[str, bool]:
-    """The completion's final assistant text, and whether the episode ended on a tool call."""
-    if isinstance(completion, str):
-        return completion, parse_tool_call(completion) is not None
-    texts = [_text(m) for m in completion or [] if _role(m) == "assistant"]
-    last = texts[-1] if texts else ""
-    return last, parse_tool_call(last) is not None
-
-
 def _reward_functions(env: Any) -> list[Any]:
     async def score_of(completion: Any, info: Any, state: Any) -> Any:
         if SCORE_KEY not in state:
             info = json.loads(info) if isinstance(info, str) else info
             task = Task.from_dict(info["llmgym_task"])
-            text, on_tool_call = final_answer(completion)
-            (score,) = await asyncio.to_thread(env.rubric.score_batch, [text], [task])
-            state[SCORE_KEY] = None if (isinstance(env, ToolEnv) and on_tool_call) else score
+            _, (score,) = await asyncio.to_thread(score_episodes, env, [completion], [task])
+            state[SCORE_KEY] = score
         return state[SCORE_KEY]
 
     funcs = []
     for reward, _ in env.rubric.entries:
         async def fn(completion: Any, info: Any, state: Any, _name: str = reward.name, **_: Any) -> float:
             score = await score_of(completion, info, state)
-            return 0.0 if score is None else float(score.components.get(_name, 0.0))
+            return float(score.components.get(_name, 0.0))
 
         fn.__name__ = reward.name  # verifiers reports each function's value under its name
         funcs.append(fn)
@@ -120,12 +100,12 @@ def _tool_env_class(vf: Any) -> type:
             trajectory = state.get("trajectory") or []
             if not trajectory:
                 return False
-            last = [m for m in trajectory[-1]["completion"] if _role(m) == "assistant"]
-            return bool(last) and parse_tool_call(_text(last[-1])) is None
+            last = [m for m in trajectory[-1]["completion"] if message_role(m) == "assistant"]
+            return bool(last) and parse_tool_call(message_text(last[-1])) is None
 
         async def env_response(self, messages: Any, state: Any, **kwargs: Any) -> Any:
             episode = state[EPISODE_KEY]
-            action = _text([m for m in messages if _role(m) == "assistant"][-1])
+            action = message_text([m for m in messages if message_role(m) == "assistant"][-1])
             observation, _, _, truncated, _ = await asyncio.to_thread(episode.step, action)
             if truncated:  # the ToolEnv's turn limit: its answer is final
                 state["final_env_response"] = [vf.UserMessage(content=observation)]

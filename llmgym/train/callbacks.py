@@ -142,13 +142,13 @@ def make_callbacks(run: RunDir, *, is_main: bool, eval_every: int, evaluate_now:
     return [RunCallback()]
 
 
-def sample_logger(run: RunDir, *, is_main: bool, every: int, weights: dict[str, float],
-                  env: str | None = None) -> Callable[..., None]:
-    """The `on_scores` hook of the reward functions: rows of samples.jsonl (main process only); with
-    `env` (an env of a mixture, scored with its own `weights`) each row names it."""
+def sample_logger(run: RunDir, *, is_main: bool, every: int, env: str | None = None) -> Callable[..., None]:
+    """The `on_scores` hook of the reward functions: rows of samples.jsonl (main process only), each
+    with the rubric's value of the completion (`scores`) and its components; with `env` (an env of a
+    mixture) each row names it."""
 
     def on_scores(prompts: list, texts: list[str], tasks: list[Task], components: dict[str, list[float]],
-                  state: Any) -> None:
+                  state: Any, *, scores: Sequence[Any]) -> None:
         step = (state.global_step + 1) if state is not None else 0  # the step these samples train
         if not is_main or step % every:
             return
@@ -156,8 +156,8 @@ def sample_logger(run: RunDir, *, is_main: bool, every: int, weights: dict[str, 
         for i, (text, task) in enumerate(zip(texts, tasks)):
             comps = {name: vals[i] for name, vals in components.items()}
             rows.append({"step": step, "task_id": task.id, "prompt": task.text, "completion": text,
-                         "answer": task.answer, "reward": sum(weights[k] * v for k, v in comps.items()),
-                         "components": comps, **({"env": env} if env is not None else {})})
+                         "answer": task.answer, "reward": scores[i].value, "components": comps,
+                         **({"env": env} if env is not None else {})})
         run.append(run.samples, rows)
 
     return on_scores

@@ -7,7 +7,9 @@ Weight-0 entries (metrics) are passed with weight 0: logged, never optimised.
 
 For a `ToolEnv` (trained through `tool_env.environment_factory`) a completion is the whole episode:
 assistant turns with tool calls, tool results, and a final assistant message. As in `ToolEnv.step`,
-the rubric scores that final message, and an episode that ends on a tool call scores 0.
+the rubric scores that final message, and an episode that ends on a tool call scores 0 (both in
+`llmgym.scoring`, the one path every score of a batch takes). Components an entry reports below its
+own (`ENTRY/SUB`) reach the step's metrics as `rewards/ENTRY/SUB`, averaged over the completions.
 
 A `Mixture` (several envs, `llmgym.mixture`) works through the same three functions. Its rows carry
 their env's label in the `env` column, with that env's system prompt, and each row is scored by its
@@ -27,31 +29,15 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Sequence
 
-from llmgym.env import TextEnv, ToolEnv, parse_tool_call
+from llmgym.env import TextEnv
 from llmgym.mixture import Mixture
-from llmgym.rubric import score_batch_guarded
-from llmgym.types import Task
+# completion_text and ends_in_tool_call are importable from here, where they used to live.
+from llmgym.scoring import completion_text, component_columns, ends_in_tool_call, score_episodes  # noqa: F401
+from llmgym.scoring import sub_components
+from llmgym.types import Score, Task
 
 TASK_COLUMN = "task"
 ENV_COLUMN = "env"  # a mixture's rows: the label of the env that scores the row
-
-
-def completion_text(completion: Any) -> str:
-    """The text of a TRL completion: a string, or the last assistant message of chat messages (in a
-    tool episode the earlier ones were tool calls)."""
-    if isinstance(completion, str):
-        return completion
-    parts = [m.get("content") or "" for m in completion if m.get("role") == "assistant"]
-    return str(parts[-1]) if parts else "".join(str(m.get("content") or "") for m in completion)
-
-
-def ends_in_tool_call(completion: Any) -> bool:
-    """Whether a tool episode stopped on a tool call (turn or length limit) instead of an answer:
-    `ToolEnv` scores that 0. A malformed call, which TRL leaves as text, counts as a call too."""
-    if isinstance(completion, str):
-        return parse_tool_call(completion) is not None
-    last = ([m for m in completion if m.get("role") == "assistant"] or [{}])[-1]
-    return bool(last.get("tool_calls")) or parse_tool_call(str(last.get("content") or "")) is not None
 
 
 def task_rows(env: TextEnv | Mixture, n: int, seed: int) -> list[dict[str, Any]]:
@@ -147,10 +133,12 @@ def reward_functions(env: TextEnv | Mixture, on_scores: Callable[..., None] | No
                      ) -> tuple[list[Callable[..., list[float]]], list[float]]:
     """One TRL reward function per rubric entry, and their weights.
 
-    TRL calls them one after another on the same batch; the first scores every entry once and the
-    others read their column from that, so an expensive reward (a sandbox) runs once per batch.
-    `on_scores(prompts, texts, tasks, components, trainer_state)` is called once per batch with every
-    component's values, so the run can log samples. For a mixture it is called once per env present
+    TRL calls them one after another on the same batch; the first scores the batch once through
+    `llmgym.scoring.score_episodes` (the env's `rubric.score_batch`, and a tool episode that ended on a
+    call scores 0) and the others read their column from that, so an expensive reward (a sandbox) runs
+    once per batch. `on_scores(prompts, texts, tasks, components, trainer_state, scores=[Score, ...])`
+    is called once per batch with every component's values and the rubric's scores, so the run can log
+    samples. For a mixture it is called once per env present
     in the batch, with that env's rows and components and the keyword `env=label`.
     """
     if isinstance(env, Mixture):
@@ -159,16 +147,14 @@ def reward_functions(env: TextEnv | Mixture, on_scores: Callable[..., None] | No
     batch: dict[str, Any] = {}
 
     def score_all(prompts: list, completions: list, columns: dict[str, Any]) -> dict[str, list[float]]:
-        texts = [completion_text(c) for c in completions]
-        unanswered = [isinstance(env, ToolEnv) and ends_in_tool_call(c) for c in completions]
-        key = (tuple(texts), tuple(unanswered), tuple(columns[TASK_COLUMN]))
+        key = (tuple(map(repr, completions)), tuple(columns[TASK_COLUMN]))
         if batch.get("key") != key:
             tasks = decode_tasks(columns[TASK_COLUMN])
-            components = {r.name: [0.0 if u else s.value for s, u in zip(score_batch_guarded(r, texts, tasks), unanswered)]
-                          for r, _ in entries}
-            batch.update(key=key, components=components)
+            texts, scores = score_episodes(env, completions, tasks)
+            batch.update(key=key, components=component_columns(env.rubric, scores))
+            _log_figures(columns.get("log_metric"), None, env.rubric, list(columns[TASK_COLUMN]), scores)
             if on_scores is not None:
-                on_scores(prompts, texts, tasks, components, columns.get("trainer_state"))
+                on_scores(prompts, texts, tasks, batch["components"], columns.get("trainer_state"), scores=scores)
         return batch["components"]
 
     funcs = []
@@ -198,26 +184,25 @@ def _mixture_reward_functions(mixture: Mixture, on_scores: Callable[..., None] |
     batch: dict[str, Any] = {}
 
     def score_all(prompts: list, completions: list, columns: dict[str, Any]) -> dict[str, list[float | None]]:
-        texts = [completion_text(c) for c in completions]
         labels, encoded = list(columns[ENV_COLUMN]), list(columns[TASK_COLUMN])
-        key = (tuple(texts), tuple(encoded), tuple(labels))
+        key = (tuple(map(repr, completions)), tuple(encoded), tuple(labels))
         if batch.get("key") != key:
             tasks = decode_tasks(encoded)
-            values: dict[str, list[float | None]] = {name: [None] * len(texts) for name in slots}
+            values: dict[str, list[float | None]] = {name: [None] * len(completions) for name in slots}
             for label in dict.fromkeys(labels):
                 share = shares[label]
                 rows = [i for i, row_label in enumerate(labels) if row_label == label]
-                sub_texts, sub_tasks = [texts[i] for i in rows], [tasks[i] for i in rows]
-                components = {r.name: [s.value for s in score_batch_guarded(r, sub_texts, sub_tasks)]
-                              for r, _ in share.env.rubric.entries}
+                sub_tasks = [tasks[i] for i in rows]
+                sub_texts, scores = score_episodes(share.env, [completions[i] for i in rows], sub_tasks)
+                components = component_columns(share.env.rubric, scores)
                 for name, (_, reads) in slots.items():
                     if label in reads:
                         for j, i in enumerate(rows):
                             values[name][i] = components[reads[label]][j]
-                _log_env_figures(columns.get("log_metric"), share, [encoded[i] for i in rows], components)
+                _log_figures(columns.get("log_metric"), label, share.env.rubric, [encoded[i] for i in rows], scores)
                 if on_scores is not None:
                     on_scores([prompts[i] for i in rows], sub_texts, sub_tasks, components,
-                              columns.get("trainer_state"), env=label)
+                              columns.get("trainer_state"), env=label, scores=scores)
             batch.update(key=key, values=values)
         return batch["values"]
 
@@ -232,16 +217,22 @@ def _mixture_reward_functions(mixture: Mixture, on_scores: Callable[..., None] |
     return funcs, [weight for weight, _ in slots.values()]
 
 
-def _log_env_figures(log_metric: Any, share: Any, encoded_tasks: list[str], components: dict[str, list[float]]) -> None:
-    """`env/<label>/reward` per completion and `env/<label>/frac_reward_zero_std` per group, through
-    TRL's `log_metric` (absent when the functions are called outside a trainer)."""
+def _log_figures(log_metric: Any, label: str | None, rubric: Any, encoded_tasks: list[str],
+                 scores: Sequence[Score]) -> None:
+    """Through TRL's `log_metric` (absent when the functions are called outside a trainer): the
+    components an entry reports below its own, `rewards/ENTRY/SUB` (one value per completion that has
+    it); for an env of a mixture, `env/<label>/reward` per completion and `env/<label>/frac_reward_zero_std`
+    per group."""
     if not callable(log_metric):
         return
-    weights = share.env.rubric.weights
-    rewards = [sum(weights[name] * values[i] for name, values in components.items()) for i in range(len(encoded_tasks))]
+    for name, values in sub_components(rubric, scores).items():
+        for value in values:
+            log_metric(f"rewards/{name}" if label is None else f"env/{label}/rewards/{name}", value)
+    if label is None:
+        return
     groups: dict[str, list[float]] = {}
-    for task, reward in zip(encoded_tasks, rewards):
-        groups.setdefault(task, []).append(reward)
-        log_metric(f"env/{share.label}/reward", reward)
+    for task, score in zip(encoded_tasks, scores):
+        groups.setdefault(task, []).append(score.value)
+        log_metric(f"env/{label}/reward", score.value)
     for group in groups.values():
-        log_metric(f"env/{share.label}/frac_reward_zero_std", float(max(group) == min(group)))
+        log_metric(f"env/{label}/frac_reward_zero_std", float(max(group) == min(group)))

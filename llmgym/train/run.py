@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from llmgym.errors import LLMGymError
-
+from llmgym.memory import return_freed_memory
 from llmgym.mixture import Mixture
 
 from .algorithm import Algorithm, RunContext, algorithm_names, get_algorithm, spoken_list
@@ -136,6 +136,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, callbacks: Sequence[Any] = 
             console.print(msg)
 
     started = time.perf_counter()
+    return_freed_memory()  # llmgym.memory: freed activations leave the process instead of its heap
     torch.manual_seed(cfg.seed)
     algorithm = get_algorithm(cfg.algo)
     mixture = Mixture.from_specs(env_specs(cfg.env), make=llmgym.make)
@@ -305,13 +306,13 @@ def _fit(algorithm: Algorithm, cfg: TrainConfig, env: Any, policy: Any, run: Run
                               max_tokens=cfg.max_completion_length, seed=cfg.seed, is_main=is_main)
         callbacks.append(guard)
     if mixture is None:
-        on_scores = sample_logger(run, is_main=is_main, every=cfg.samples_every, weights=env.rubric.weights)
+        on_scores = sample_logger(run, is_main=is_main, every=cfg.samples_every)
     else:
-        loggers = {s.label: sample_logger(run, is_main=is_main, every=cfg.samples_every,
-                                          weights=s.env.rubric.weights, env=s.label) for s in mixture}
+        loggers = {s.label: sample_logger(run, is_main=is_main, every=cfg.samples_every, env=s.label)
+                   for s in mixture}
 
-        def on_scores(*args: Any, env: str) -> None:  # called once per env of the batch
-            loggers[env](*args)
+        def on_scores(*args: Any, env: str, **kw: Any) -> None:  # called once per env of the batch
+            loggers[env](*args, **kw)
     ctx = RunContext(config=cfg, env=env, policy=policy, run=run, callbacks=callbacks, evaluate=evaluate_now,
                      say=say, rank=state.process_index, world_size=world, checkpoint=checkpoint,
                      done_steps=done_steps, on_scores=on_scores, guard=guard)
