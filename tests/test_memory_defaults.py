@@ -1,7 +1,7 @@
-"""The default run of a pretrained policy fits in about 2 GB: a LoRA adapter on frozen weights (bf16
-where the CPU runs it faster), micro-batches of 4 and activation recomputation, with the same update
-as one pass over the step's batch. A tiny model keeps the plain settings. See docs/training.md,
-"Memory"."""
+"""The default run of a pretrained policy fits in about 2 GB: all weights with Adafactor (no momentum,
+factored second moments), micro-batches of 2 and activation recomputation, with the same update as one
+pass over the step's batch; `--lora` trains an adapter on frozen weights (bf16 where the CPU runs it
+faster). A tiny model keeps the plain settings. See docs/training.md, "Memory"."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def toy_envs():
 def test_a_pretrained_policy_trains_all_weights_in_micro_batches_with_recomputation():
     cfg = TrainConfig(env="math").resolved(is_tiny=False)
     assert (cfg.lora, cfg.gradient_checkpointing, cfg.micro_batch_size) == (False, True, MICRO_BATCH_SIZE)
-    assert cfg.learning_rate == pytest.approx(2e-6)
+    assert cfg.optimizer == "adafactor" and cfg.learning_rate == pytest.approx(2e-6)
     lora = TrainConfig(env="math", lora=True).resolved(is_tiny=False)
     assert lora.learning_rate == pytest.approx(2e-6 * LORA_LR_SCALE)  # the adapter's rate, not all weights'
     assert cfg.base_dtype == "auto"
@@ -32,14 +32,15 @@ def test_a_pretrained_policy_trains_all_weights_in_micro_batches_with_recomputat
 
 def test_a_tiny_model_keeps_all_weights_one_pass_and_greedy_evaluation():
     cfg = TrainConfig(env="math", policy="tiny").resolved(is_tiny=True)
-    assert (cfg.lora, cfg.gradient_checkpointing, cfg.micro_batch_size) == (False, False, None)
+    assert (cfg.lora, cfg.gradient_checkpointing, cfg.micro_batch_size, cfg.optimizer) == (False, False, None, "adamw")
     assert (cfg.eval_samples, cfg.eval_temperature) == (1, 0.0)
 
 
 def test_flags_override_every_memory_default():
     cfg = TrainConfig(env="math", lora=False, gradient_checkpointing=False, micro_batch_size=16,
-                      learning_rate=3e-6).resolved(is_tiny=False)
+                      learning_rate=3e-6, optimizer="adamw").resolved(is_tiny=False)
     assert (cfg.lora, cfg.gradient_checkpointing, cfg.micro_batch_size, cfg.learning_rate) == (False, False, 16, 3e-6)
+    assert cfg.optimizer == "adamw"
 
 
 def test_micro_batches_always_add_up_to_the_steps_batch():
@@ -51,8 +52,8 @@ def test_micro_batches_always_add_up_to_the_steps_batch():
 
 def test_the_default_settings_reach_trl_and_train_through_the_same_code_path(tmp_path):
     """A tiny model run with the settings a pretrained policy gets by default, with `--lora` on bf16 frozen weights:
-    TRL sees micro-batches of 4 accumulated 4 times, recomputation on, a peft adapter over bf16 weights;
-    final/ is a plain fp32 model."""
+    TRL sees the step's 16 sequences in micro-batches of the default size, recomputation on, the default
+    optimizer, a peft adapter over bf16 weights; final/ is a plain fp32 model."""
     import torch
     from transformers import AutoModelForCausalLM, TrainerCallback
 
@@ -63,7 +64,9 @@ def test_the_default_settings_reach_trl_and_train_through_the_same_code_path(tmp
         def on_step_begin(self, args, state, control, model=None, **kw):
             seen.setdefault("args", (args.per_device_train_batch_size, args.gradient_accumulation_steps,
                                      bool(getattr(args, "activation_checkpointing", None)
-                                          or getattr(args, "gradient_checkpointing", None))))
+                                          or getattr(args, "gradient_checkpointing", None)), getattr(args.optim, "value", args.optim)))
+            seen.setdefault("optimizer", type(kw["optimizer"].optimizer if hasattr(kw["optimizer"], "optimizer")
+                                              else kw["optimizer"]).__name__)
             seen.setdefault("peft", hasattr(model, "peft_config"))
             frozen = {p.dtype for p in model.parameters() if not p.requires_grad and p.is_floating_point()}
             trained = {p.dtype for p in model.parameters() if p.requires_grad}
@@ -75,9 +78,12 @@ def test_the_default_settings_reach_trl_and_train_through_the_same_code_path(tmp
                                 num_generations=8, prompts_per_step=2, lora=True, lora_r=4,
                                 gradient_checkpointing=defaults.gradient_checkpointing,
                                 micro_batch_size=defaults.micro_batch_size, base_dtype="bfloat16",
+                                optimizer=defaults.optimizer,
                                 eval_samples=defaults.eval_samples, eval_temperature=defaults.eval_temperature),
                     callbacks=[Spy()])
-    assert seen["args"] == (4, 4, True) and seen["peft"]
+    micro = defaults.micro_batch_size
+    assert seen["args"] == (micro, 16 // micro, True, "adafactor") and seen["peft"]
+    assert seen["optimizer"] == "Adafactor"
     assert seen["dtypes"] == ({torch.bfloat16}, {torch.float32})
     assert summary["steps"] == 2 and summary["after"]["samples"] == defaults.eval_samples
     final = AutoModelForCausalLM.from_pretrained(out / "final")

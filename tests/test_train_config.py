@@ -50,7 +50,7 @@ def test_resume_reads_the_recorded_config_and_flags_override_it(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("stesp: 3\n", "unknown training option 'stesp' (did you mean: steps?)"),
     ("algo: ppo\n", "--algo must be one of grpo, rloo, bon, sft"),
-    ("steps: many\n", "steps: cannot read 'many' as int"),
+    ("steps: many\n", "steps: cannot read 'many' as an integer"),
     ("steps: 0\n", "steps must be a positive integer"),
     ("- a\n- b\n", "must hold a mapping"),
     ("env: [unclosed\n", "is not valid YAML"),

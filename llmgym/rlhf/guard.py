@@ -41,13 +41,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from llmgym.errors import LLMGymError
 from llmgym.io import atomic_write_text, read_json, save_model_dir
-from llmgym.options import check_keys
+from llmgym.options import check_keys, read_field
 from llmgym.registry import parse_name_options
 
 from .probe import make_probe
@@ -139,12 +140,13 @@ class GuardConfig:
         else:
             raise LLMGymError(f"guard must be a spec string like 'stop:patience=3', got {spec!r}")
         check_keys("guard", options, cls)
+        hints = typing.get_type_hints(cls)
         values: dict[str, Any] = {}
         for key, value in options.items():
             if isinstance(value, str) and value.lower() in ("none", "off", "null") and key != "mode":
-                value = None
-            elif isinstance(value, str) and key != "mode":
-                raise LLMGymError(f"guard {key}: cannot read {value!r} as a number")
+                value = None  # disables that rule (__post_init__ refuses it where a rule cannot be off)
+            elif key != "mode" and isinstance(value, str):  # numbers are checked by __post_init__
+                value = read_field("guard", key, value, hints[key])
             values[key] = value
         return cls(**values)
 

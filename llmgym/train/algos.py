@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from llmgym.env import TextEnv, ToolEnv
 from llmgym.errors import LLMGymError
 
-from .config import TrainConfig
+from .config import OPTIMIZERS, TrainConfig
 from .data import prompt_dataset, reference_dataset, reward_functions
 from .trl_options import config_kwargs  # --trl options on top of llmgym's, wherever a TRL config is built
 
@@ -31,6 +31,7 @@ def _common_args(cfg: TrainConfig, out: str, *, per_device: int) -> dict[str, An
         output_dir=out, max_steps=cfg.steps, learning_rate=cfg.learning_rate,
         per_device_train_batch_size=micro, gradient_accumulation_steps=accumulation,
         lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
+        optim=OPTIMIZERS[cfg.optimizer or "adamw"],
         logging_steps=1, save_strategy="steps" if save else "no", save_steps=cfg.save_every if save else 1,
         save_total_limit=cfg.save_total_limit, seed=cfg.seed, data_seed=cfg.seed, report_to="none",
         use_cpu=not torch.cuda.is_available(), bf16=cfg.bf16, disable_tqdm=True, dataloader_num_workers=0,

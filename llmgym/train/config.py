@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,7 +27,9 @@ from llmgym.errors import LLMGymError
 # A LoRA adapter learns at about ten times the rate of full fine-tuning of the same model (measured for
 # the default run in docs/training.md, "Memory"): the algorithm's full-weight default times this.
 LORA_LR_SCALE = 10.0
-MICRO_BATCH_SIZE = 4  # sequences per forward/backward of a pretrained policy's step
+MICRO_BATCH_SIZE = 2  # sequences per forward/backward of a pretrained policy's step
+# transformers' optimizer names (TrainingArguments.optim) behind --optimizer.
+OPTIMIZERS = {"adamw": "adamw_torch", "adafactor": "adafactor"}
 EVAL_SAMPLES = 8  # sampled answers per held-out task of a pretrained policy
 BASE_DTYPES = ("auto", "float32", "bfloat16")
 
@@ -60,6 +63,10 @@ class TrainConfig:
                                                    "under 10M parameters, whose tokens are characters)")
     temperature: float = _opt(0.7, "sampling temperature during training")
     beta: float = _opt(0.0, "KL penalty towards the starting policy (0 disables the reference model)")
+    optimizer: str | None = _opt(None, "adamw or adafactor (factored second moments, no momentum: its state is a few "
+                                       "MB where AdamW's is twice the model); default adafactor for pretrained "
+                                       "policies, adamw for models under 10M parameters; any other transformers "
+                                       "optimizer: --trl optim=NAME")
     lora: bool | None = _opt(None, "train a LoRA adapter (peft) on frozen weights instead of all weights (default "
                                    "off; on: 1.9 GB for the default training steps instead of ~3.4 GB, see "
                                    "docs/training.md Memory)")
@@ -142,6 +149,8 @@ class TrainConfig:
         # `not x > 0` rather than `x <= 0`, so that nan is refused too.
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
             raise LLMGymError(f"temperature must be a finite number > 0 for training, got {self.temperature}")
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
+            raise LLMGymError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.base_dtype not in BASE_DTYPES:
             raise LLMGymError(f"base_dtype must be one of {', '.join(BASE_DTYPES)}, got {self.base_dtype!r}")
         if self.eval_temperature is not None and not (self.eval_temperature >= 0
@@ -232,6 +241,7 @@ class TrainConfig:
             lr = float(f"{lr * LORA_LR_SCALE:.6g}")  # 2e-05 in config.yaml, not 1.9999999999999998e-05
         checkpointing = self.gradient_checkpointing if self.gradient_checkpointing is not None else not is_tiny
         micro = self.micro_batch_size or (None if is_tiny else MICRO_BATCH_SIZE)
+        optimizer = self.optimizer or ("adamw" if is_tiny else "adafactor")
         # Sampled held-out answers resolve small gains (an interval over tasks and samples); a tiny model's
         # tests and demo keep the one greedy answer per task.
         eval_temperature = self.eval_temperature if self.eval_temperature is not None else (
@@ -242,6 +252,7 @@ class TrainConfig:
         return dataclasses.replace(self, learning_rate=lr, steps=steps, max_completion_length=length,
                                    eval_every=eval_every, eval_max_tokens=self.eval_max_tokens or length,
                                    lora=lora, gradient_checkpointing=checkpointing, micro_batch_size=micro,
+                                   optimizer=optimizer,
                                    eval_samples=eval_samples, eval_temperature=eval_temperature)
 
     def to_dict(self) -> dict[str, Any]:
@@ -278,29 +289,15 @@ def _check_envs(env: Any, algorithm: Any) -> str | list[str]:
 
 
 def _coerce(f: dataclasses.Field, value: Any) -> Any:
-    kind = str(f.type)
-    try:
-        if value is None:
-            return None
-        if isinstance(value, (dict, list)):  # YAML's `env: {a: 1}` or `lora: [1]`: no option takes one
-            raise ValueError(value)
-        if kind.startswith("bool"):
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if kind.startswith("int"):
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        if kind.startswith("float"):
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError, OverflowError):
-        raise LLMGymError(f"training option {f.name}: cannot read {value!r} as {kind.split(' ')[0]}") from None
+    """A training option's value (text from a flag, or what YAML read) as its field's type."""
+    from llmgym.options import read_field
+
+    hint = typing.get_type_hints(TrainConfig)[f.name]
+    if f.name == "env":
+        hint = str  # one spec (a mixture's list is read item by item)
+    if f.name == "trl" and isinstance(value, str):
+        return value  # `KEY=VALUE`, read by trl_options.as_options in __post_init__
+    return read_field("training option", f.name, value, hint, numbers_as_text=True)
 
 
 def load_config(path: str | None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:

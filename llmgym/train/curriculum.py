@@ -38,15 +38,16 @@ prompts. The state (`state_dict`) is saved in each checkpoint and restored on `-
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import random
+import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from llmgym.errors import LLMGymError
+from llmgym.options import check_keys, read_field
 
 MODES = ("off", "adaptive")
 STATE_FILE = "llmgym_sampling.json"  # in each checkpoint-N folder (llmgym.train.sampling)
@@ -124,14 +125,10 @@ class CurriculumConfig:
             options["mode"] = mode
         else:
             raise LLMGymError(f"curriculum must be off or adaptive[:KEY=VALUE,...], got {spec!r}")
-        known = {f.name for f in fields(cls)}
-        for key, value in options.items():
-            if key not in known:
-                close = difflib.get_close_matches(str(key), sorted(known - {"mode"}), n=2)
-                hint = f" (did you mean: {', '.join(close)}?)" if close else f" (known: {', '.join(sorted(known))})"
-                raise LLMGymError(f"unknown curriculum option {key!r}{hint}")
-            if isinstance(value, str) and key not in ("mode", "levels"):
-                raise LLMGymError(f"curriculum {key}: cannot read {value!r} as a number")
+        check_keys("curriculum", options, cls)
+        hints = typing.get_type_hints(cls)
+        options = {key: read_field("curriculum", key, value, hints[key], numbers_as_text=True)
+                   if key != "mode" and isinstance(value, str) else value for key, value in options.items()}
         if options.get("mode") == "off" and len(options) > 1:
             raise LLMGymError("curriculum off takes no options; use adaptive:KEY=VALUE,...")
         return cls(**options)

@@ -26,15 +26,12 @@ config.yaml records the values as read, so `--resume` and `--config` read them b
 from __future__ import annotations
 
 import dataclasses
-import enum
 import importlib
-import json
-import types
 import typing
-from typing import Any, Iterable, Literal, Mapping, Union
+from typing import Any, Iterable, Mapping
 
 from llmgym.errors import LLMGymError
-from llmgym.options import did_you_mean
+from llmgym.options import _shown, describe, did_you_mean, read_value  # noqa: F401  (read_value: importable here)
 
 # TRL config fields llmgym sets from its own options (the option to use instead), or must hold
 # fixed for the run directory to mean what it says (why).
@@ -154,110 +151,3 @@ def config_kwargs(cfg: Any, config_cls: type, kwargs: Mapping[str, Any]) -> dict
     would log the same numbers a second time, under other names and on another step axis.
     """
     return {**kwargs, **check_options(cfg.trl or {}, config_cls, algo=cfg.algo), "report_to": "none"}
-
-
-def read_value(value: Any, hint: Any) -> Any:
-    """`value` (text from the command line, or what YAML read) as type `hint`; ValueError when it is not one.
-
-    >>> read_value("grpo", Literal["grpo", "dapo"]), read_value("0.2", float | None)
-    ('grpo', 0.2)
-    >>> read_value('{"min_lr": 1e-06}', dict | str | None)
-    {'min_lr': 1e-06}
-    """
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        arms = [a for a in args if a is not type(None)]
-        if len(arms) < len(args) and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
-            return None
-        # TrainingArguments takes `SchedulerType | str` and turns the text into the enum: only its values work.
-        enums = [a for a in arms if isinstance(a, type) and issubclass(a, enum.Enum)]
-        if enums and isinstance(value, str):
-            return read_value(value, enums[0])
-        for arm in sorted(arms, key=_preference):
-            try:
-                return read_value(value, arm)
-            except ValueError:
-                continue
-        raise ValueError(value)
-    if origin is Literal:
-        for choice in args:
-            if value == choice or (isinstance(value, str) and value == str(choice)):
-                return choice
-        raise ValueError(value)
-    if hint is Any or hint is object:
-        return value
-    if hint is type(None):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            return None
-        raise ValueError(value)
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        values = [e.value for e in hint]
-        if isinstance(value, hint):
-            return value.value
-        if value in values:
-            return value
-        raise ValueError(value)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
-            return value.lower() in ("true", "yes", "on", "1")
-        raise ValueError(value)
-    if hint is int or hint is float:
-        if isinstance(value, bool):  # a bool is an int to Python, never a number to a user
-            raise ValueError(value)
-        if isinstance(value, str):
-            return hint(value.strip())
-        if isinstance(value, int) or (isinstance(value, float) and (hint is float or value.is_integer())):
-            return hint(value)
-        raise ValueError(value)
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise ValueError(value)
-    if origin in (list, tuple) or hint in (list, tuple):
-        items = json.loads(value) if isinstance(value, str) else value
-        if not isinstance(items, (list, tuple)):
-            raise ValueError(value)
-        item_hint = args[0] if args else Any  # list[X], tuple[X, ...]
-        return [read_value(v, item_hint) for v in items]
-    if origin is dict or hint is dict:
-        mapping = json.loads(value) if isinstance(value, str) else value
-        if not isinstance(mapping, dict):
-            raise ValueError(value)
-        return mapping
-    return value  # a type llmgym does not read (a callable, a class): TRL's check applies
-
-
-def describe(hint: Any) -> str:
-    """What a value of type `hint` looks like, for an error message.
-
-    >>> describe(int | None), describe(Literal["group", "batch"])
-    ('an integer or none', "one of 'group', 'batch'")
-    """
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        arms = [a for a in args if a is not type(None)]
-        enums = [a for a in arms if isinstance(a, type) and issubclass(a, enum.Enum)]
-        words = [describe(a) for a in (enums or sorted(arms, key=_preference))]
-        if len(arms) < len(args):
-            words.append("none")
-        return " or ".join(dict.fromkeys(words))
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return "one of " + ", ".join(repr(e.value) for e in hint)
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "text", list: "a JSON list",
-             tuple: "a JSON list", dict: "a JSON object", type(None): "none"}
-    return names.get(origin or hint, getattr(hint, "__name__", str(hint)))
-
-
-def _preference(arm: Any) -> int:
-    """The order a union's types are tried in: the strictest reading first, text last."""
-    origin = typing.get_origin(arm) or arm
-    order = [bool, int, float, Literal, list, tuple, dict, str]
-    return order.index(origin) if origin in order else len(order) - 1
-
-
-def _shown(value: Any) -> str:
-    return value if isinstance(value, str) else repr(value)
