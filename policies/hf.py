@@ -125,8 +125,10 @@ class HFPolicy:
         return self._tokenizer
 
     def save(self, out: str | os.PathLike) -> None:
-        self.model.save_pretrained(out)
-        self.tokenizer.save_pretrained(out)
+        """Model and tokenizer into the folder `out`, whole or not at all (`llmgym.io.save_model_dir`)."""
+        from llmgym.io import save_model_dir
+
+        save_model_dir(out, self.model, self.tokenizer)
 
     def with_model(self, model: Any) -> "HFPolicy":
         """This policy sampling from `model` (with this tokenizer): `llmgym.types.TrainablePolicy`."""
