@@ -89,3 +89,33 @@ def test_the_default_settings_reach_trl_and_train_through_the_same_code_path(tmp
     final = AutoModelForCausalLM.from_pretrained(out / "final")
     assert {p.dtype for p in final.parameters()} == {torch.float32}
     assert not any("lora" in name for name in final.state_dict())
+
+
+def test_frozen_embeddings_stay_put_while_every_block_learns_with_recomputation(tmp_path):
+    """A pretrained policy's default (`train_embeddings` off): the tied embedding/output matrix keeps its
+    values, the blocks after it still get gradients through recomputation, and Adafactor steps them."""
+    # An sft run: every step has a gradient (a tiny model's GRPO groups often all score alike).
+    import torch
+    from transformers import AutoModelForCausalLM, TrainerCallback
+
+    defaults = TrainConfig(env="toyadd").resolved(is_tiny=False)
+    assert defaults.train_embeddings is False
+    assert TrainConfig(env="toyadd", policy="tiny").resolved(is_tiny=True).train_embeddings is True
+    start = {}
+
+    class Snapshot(TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kw):
+            start.update({n: p.detach().clone() for n, p in model.named_parameters()})
+            start["trainable"] = {n for n, p in model.named_parameters() if p.requires_grad}
+
+    out = tmp_path / "run"
+    train(TrainConfig(env="toyadd", policy=TINY, algo="sft", steps=2, out=str(out), save_every=0, eval_tasks=0,
+                      train_tasks=32, batch_size=8, learning_rate=1e-2, gradient_checkpointing=True,
+                      micro_batch_size=defaults.micro_batch_size, optimizer=defaults.optimizer,
+                      train_embeddings=False), callbacks=[Snapshot()])
+    final = dict(AutoModelForCausalLM.from_pretrained(out / "final").named_parameters())
+    embedding = next(n for n in final if "embed_tokens" in n)
+    assert embedding not in start["trainable"]
+    assert torch.equal(final[embedding], start[embedding])
+    blocks = [n for n in start["trainable"] if ".layers." in n]
+    assert blocks and all(not torch.equal(final[n], start[n]) for n in blocks if n.endswith("proj.weight"))

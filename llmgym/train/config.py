@@ -67,6 +67,11 @@ class TrainConfig:
                                        "MB where AdamW's is twice the model); default adafactor for pretrained "
                                        "policies, adamw for models under 10M parameters; any other transformers "
                                        "optimizer: --trl optim=NAME")
+    train_embeddings: bool | None = _opt(None, "train the token embeddings (tied to the output layer in SmolLM2) "
+                                               "with the other weights (default: off for pretrained policies, "
+                                               "which saves their gradient and the optimizer's largest temporary, "
+                                               "~330 MB for SmolLM2; on for models under 10M parameters, which "
+                                               "learn their embeddings from scratch)")
     lora: bool | None = _opt(None, "train a LoRA adapter (peft) on frozen weights instead of all weights (default "
                                    "off; on: 1.9 GB for the default training steps instead of ~3.4 GB, see "
                                    "docs/training.md Memory)")
@@ -80,7 +85,8 @@ class TrainConfig:
     eval_tasks: int = _opt(64, "held-out tasks (eval split) for accuracy before, during and after (per env of "
                                "a mixture)")
     eval_every: int | None = _opt(None, "steps between held-out evaluations (0: only before and after; "
-                                        "default: a quarter of the steps)")
+                                        "default: half the steps for pretrained policies, a quarter for models "
+                                        "under 10M parameters)")
     eval_max_tokens: int | None = _opt(None, "most tokens per held-out answer (default: max_completion_length)")
     eval_samples: int | None = _opt(None, "answers sampled per held-out task (default 8 for pretrained policies, "
                                           "1 for models under 10M parameters; 1 with --eval-temperature 0)")
@@ -232,7 +238,8 @@ class TrainConfig:
         # A from-scratch tiny model needs many more steps, and its tokens are characters.
         steps = self.steps or algorithm.default_steps(is_tiny)
         length = self.max_completion_length or (96 if is_tiny else 48)
-        eval_every = self.eval_every if self.eval_every is not None else max(1, steps // 4)
+        # Sampled evaluation of a pretrained policy costs about as much as 4 steps: once mid-run.
+        eval_every = self.eval_every if self.eval_every is not None else max(1, steps // (4 if is_tiny else 2))
         # Memory (docs/training.md, "Memory"): a pretrained policy trains in micro-batches, recomputing
         # activations; a tiny model is small enough to do neither.
         # LoRA stays opt-in: the all-weights default is the one whose learning was measured (docs/training.md).
@@ -242,6 +249,7 @@ class TrainConfig:
         checkpointing = self.gradient_checkpointing if self.gradient_checkpointing is not None else not is_tiny
         micro = self.micro_batch_size or (None if is_tiny else MICRO_BATCH_SIZE)
         optimizer = self.optimizer or ("adamw" if is_tiny else "adafactor")
+        embeddings = self.train_embeddings if self.train_embeddings is not None else is_tiny
         # Sampled held-out answers resolve small gains (an interval over tasks and samples); a tiny model's
         # tests and demo keep the one greedy answer per task.
         eval_temperature = self.eval_temperature if self.eval_temperature is not None else (
@@ -252,7 +260,7 @@ class TrainConfig:
         return dataclasses.replace(self, learning_rate=lr, steps=steps, max_completion_length=length,
                                    eval_every=eval_every, eval_max_tokens=self.eval_max_tokens or length,
                                    lora=lora, gradient_checkpointing=checkpointing, micro_batch_size=micro,
-                                   optimizer=optimizer,
+                                   optimizer=optimizer, train_embeddings=embeddings,
                                    eval_samples=eval_samples, eval_temperature=eval_temperature)
 
     def to_dict(self) -> dict[str, Any]:

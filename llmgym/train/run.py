@@ -39,6 +39,17 @@ from .config import TrainConfig, env_specs
 from .rundir import RunDir
 
 
+def freeze_embeddings(model: Any) -> None:
+    """Keep the token embeddings (and an output layer tied to them) fixed: no gradient, no optimizer
+    state. In SmolLM2-135M they are 28M of the 135M weights, the largest single tensor, so they also
+    set the size of the optimizer's per-tensor temporaries (Adafactor's step: ~220 MB). The blocks
+    after them still train; their inputs need no gradient, so recomputation works unchanged."""
+    model.get_input_embeddings().weight.requires_grad_(False)
+    output = model.get_output_embeddings()
+    if output is not None:
+        output.weight.requires_grad_(False)
+
+
 def load_policy(spec: str, seed: int) -> Any:
     """A trainable policy from a name (`tiny`, `hf:path=...`), or a checkpoint/run directory: an entry
     whose registration says `trainable=True` and that is a `llmgym.types.TrainablePolicy`. A factory
@@ -171,6 +182,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, callbacks: Sequence[Any] = 
         # Frozen weights are only read: half the bytes (and, where bf16 is faster, faster steps and
         # sampling) without a second copy; the adapter itself is kept in fp32 by peft.
         model.to(getattr(torch, cfg.base_dtype))
+    if not cfg.lora and not cfg.train_embeddings:
+        freeze_embeddings(model)
     eval_tasks = {s.label: list(s.env.tasks("eval", n=cfg.eval_tasks, seed=cfg.seed)) for s in mixture}
     eval_count = sum(len(tasks) for tasks in eval_tasks.values())
 
