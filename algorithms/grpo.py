@@ -18,6 +18,7 @@ from llmgym.train.algorithm import Algorithm, FitResult, RunContext
 class GRPO(Algorithm):
     name = "grpo"
     trl_config = "trl:GRPOConfig"
+    trl_trainer = "trl:GRPOTrainer"  # MODULE:CLASS, built by `fit_rl` with the TRL config above
     min_generations = 2
     generations_why = "advantages compare a group"
     trains_tool_envs = True
@@ -25,10 +26,12 @@ class GRPO(Algorithm):
     group_sampling = True  # takes --curriculum and --dynamic-sampling (llmgym.train.sampling, via fit_rl)
 
     def fit(self, ctx: RunContext) -> FitResult:
-        from trl import GRPOConfig, GRPOTrainer
+        import importlib
 
         from llmgym.train.algos import fit_rl
 
+        classes = tuple(getattr(importlib.import_module(module), name)
+                        for module, name in (spec.split(":") for spec in (self.trl_config, self.trl_trainer)))
         trainer = fit_rl(ctx.config, ctx.env, ctx.model, ctx.tokenizer, ctx.checkpoints, ctx.callbacks,
-                         ctx.on_scores, ctx.world_size, ctx.checkpoint, classes=(GRPOConfig, GRPOTrainer))
+                         ctx.on_scores, ctx.world_size, ctx.checkpoint, classes=classes)
         return FitResult(trainer.model, trainer.state.global_step)

@@ -8,22 +8,13 @@ towards the starting weights. Tool envs need GRPO's `environment_factory`, which
 
 from __future__ import annotations
 
-from llmgym.train.algorithm import Algorithm, FitResult, RunContext
+from .grpo import GRPO
 
 
-class RLOO(Algorithm):
+class RLOO(GRPO):
+    """GRPO's run through TRL's RLOO config and trainer (`GRPO.fit`), without tools."""
+
     name = "rloo"
     trl_config = "trl:RLOOConfig"
-    min_generations = 2
-    generations_why = "advantages compare a group"
-    kl_reference = True
-    group_sampling = True  # takes --curriculum and --dynamic-sampling (llmgym.train.sampling, via fit_rl)
-
-    def fit(self, ctx: RunContext) -> FitResult:
-        from trl import RLOOConfig, RLOOTrainer
-
-        from llmgym.train.algos import fit_rl
-
-        trainer = fit_rl(ctx.config, ctx.env, ctx.model, ctx.tokenizer, ctx.checkpoints, ctx.callbacks,
-                         ctx.on_scores, ctx.world_size, ctx.checkpoint, classes=(RLOOConfig, RLOOTrainer))
-        return FitResult(trainer.model, trainer.state.global_step)
+    trl_trainer = "trl:RLOOTrainer"
+    trains_tool_envs = False

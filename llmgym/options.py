@@ -238,3 +238,52 @@ def read_field(what: str, name: str, value: Any, hint: Any, **kw: Any) -> Any:
         return read_value(value, hint, **kw)
     except (TypeError, ValueError, OverflowError):
         raise LLMGymError(f"{what} {name}: cannot read {value!r} as {describe(hint)}".lstrip()) from None
+
+
+def read_mode_spec(what: str, spec: Any, cls: type, *, when_true: str | None, when_false: str | None,
+                   mapping_mode: str | None = None, bare_mode: str | None = None,
+                   none_words: Collection[str] = ()) -> dict[str, Any] | None:
+    """The fields of a `MODE[:KEY=VALUE,...]` spec (`--guard`, `--curriculum`) for the dataclass `cls`, whose
+    `mode` field names the mode; None for a spec of another type (the caller says what it takes).
+
+    A spec is text, a mapping (YAML) or a bool (YAML's unquoted on/off: mode `when_true` / `when_false`; None
+    for the default). Text without a mode but with `=` gets `bare_mode`; a mapping without `mode` gets
+    `mapping_mode`. Unknown keys are `unknown_option`'s error; text values are read as their field's type
+    (`read_field`), and `none_words` stand for None (a rule switched off).
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Rule:
+    ...     mode: str = "stop"
+    ...     patience: int = 2
+    ...     limit: float | None = 1.0
+    >>> read_mode_spec("guard", "patience=3,limit=off", Rule, when_true=None, when_false="off", bare_mode="stop",
+    ...                none_words=("off",))
+    {'patience': 3, 'limit': None, 'mode': 'stop'}
+    """
+    from .registry import parse_name_options
+
+    if spec is None or isinstance(spec, bool):
+        chosen = when_true if spec is True else when_false if spec is False else None
+        return {} if chosen is None else {"mode": chosen}
+    if isinstance(spec, Mapping):
+        options = dict(spec)
+        if mapping_mode is not None:
+            options.setdefault("mode", mapping_mode)
+    elif isinstance(spec, str):
+        text = spec.strip()
+        if bare_mode is not None and text and ":" not in text and "=" in text:
+            text = f"{bare_mode}:{text}"
+        mode, options = parse_name_options(text)
+        if mode or bare_mode is None:
+            options.setdefault("mode", mode)
+    else:
+        return None
+    check_keys(what, options, cls)
+    hints = typing.get_type_hints(cls)
+    words = {w.lower() for w in none_words}
+    for key, value in options.items():
+        if key != "mode" and isinstance(value, str):
+            options[key] = None if value.lower() in words else read_field(what, key, value, hints[key],
+                                                                           numbers_as_text=True)
+    return options

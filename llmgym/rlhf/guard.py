@@ -41,15 +41,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from llmgym.errors import LLMGymError
 from llmgym.io import atomic_write_text, read_json, save_model_dir
-from llmgym.options import check_keys, read_field
-from llmgym.registry import parse_name_options
+from llmgym.options import read_mode_spec
 
 from .probe import make_probe
 
@@ -124,31 +122,11 @@ class GuardConfig:
         """
         if isinstance(spec, cls):
             return spec
-        if spec is None or spec is True:
-            return cls()
-        if spec is False:
-            return cls(mode="off")
-        if isinstance(spec, Mapping):
-            options = dict(spec)
-        elif isinstance(spec, str):
-            text = spec.strip()
-            if text and ":" not in text and "=" in text:
-                text = "stop:" + text
-            mode, options = parse_name_options(text)
-            if mode:
-                options.setdefault("mode", mode)
-        else:
+        options = read_mode_spec("guard", spec, cls, when_true=None, when_false="off", bare_mode="stop",
+                                 none_words=("none", "off", "null"))  # none disables a rule
+        if options is None:
             raise LLMGymError(f"guard must be a spec string like 'stop:patience=3', got {spec!r}")
-        check_keys("guard", options, cls)
-        hints = typing.get_type_hints(cls)
-        values: dict[str, Any] = {}
-        for key, value in options.items():
-            if isinstance(value, str) and value.lower() in ("none", "off", "null") and key != "mode":
-                value = None  # disables that rule (__post_init__ refuses it where a rule cannot be off)
-            elif key != "mode" and isinstance(value, str):  # numbers are checked by __post_init__
-                value = read_field("guard", key, value, hints[key])
-            values[key] = value
-        return cls(**values)
+        return cls(**options)
 
     def to_spec(self) -> str:
         """The shortest spec that `from_spec` reads back into this config."""

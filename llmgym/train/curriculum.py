@@ -41,13 +41,12 @@ from __future__ import annotations
 import json
 import math
 import random
-import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from llmgym.errors import LLMGymError
-from llmgym.options import check_keys, read_field
+from llmgym.options import read_mode_spec
 
 MODES = ("off", "adaptive")
 STATE_FILE = "llmgym_sampling.json"  # in each checkpoint-N folder (llmgym.train.sampling)
@@ -109,26 +108,12 @@ class CurriculumConfig:
         ...
         llmgym.errors.LLMGymError: unknown curriculum option 'hi' (did you mean: high?)
         """
-        from llmgym.registry import parse_name_options
-
         if isinstance(spec, cls):
             return spec
-        if spec is None or spec is False:
-            return cls()
-        if spec is True:
-            return cls(mode="adaptive")
-        if isinstance(spec, Mapping):
-            options = dict(spec)
-            options.setdefault("mode", "adaptive")
-        elif isinstance(spec, str):
-            mode, options = parse_name_options(spec.strip())
-            options["mode"] = mode
-        else:
+        options = read_mode_spec("curriculum", spec, cls, when_true="adaptive", when_false=None,
+                                 mapping_mode="adaptive")
+        if options is None:
             raise LLMGymError(f"curriculum must be off or adaptive[:KEY=VALUE,...], got {spec!r}")
-        check_keys("curriculum", options, cls)
-        hints = typing.get_type_hints(cls)
-        options = {key: read_field("curriculum", key, value, hints[key], numbers_as_text=True)
-                   if key != "mode" and isinstance(value, str) else value for key, value in options.items()}
         if options.get("mode") == "off" and len(options) > 1:
             raise LLMGymError("curriculum off takes no options; use adaptive:KEY=VALUE,...")
         return cls(**options)
