@@ -180,15 +180,51 @@ class RunData:
 
 # -- tables ------------------------------------------------------------------------------------
 def before_after_rows(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[list[str]]:
+    """The before/after table: accuracy, its 95% interval, format, reward, length, and the eval tasks
+    (`eval/n` counts answers: n / samples tasks).
+
+    >>> b = {"accuracy": 0.47, "accuracy_lo": 0.397, "accuracy_hi": 0.545, "n": 336, "samples": 8}
+    >>> rows = before_after_rows(b, {**b, "accuracy": 0.714, "accuracy_lo": 0.632, "accuracy_hi": 0.784})
+    >>> rows[0][1:], rows[1][1:3], rows[-2][1:3]
+    (['47.0%', '71.4%', '+24.4 pts'], ['[39.7%, 54.5%]', '[63.2%, 78.4%]'], ['42', '42'])
+    """
     rows = []
-    for key, label, fmt in (("accuracy", "held-out accuracy", pct), ("reward", "mean reward", num),
-                            ("length", "mean length (tokens)", lambda x: num(x, 4))):
+    for key, label, fmt in (("accuracy", "held-out accuracy", pct), ("accuracy_interval", "  95% interval", None),
+                            ("format", "format (answers in the prompt's format)", pct),
+                            ("reward", "mean reward", num), ("length", "mean length (tokens)", lambda x: num(x, 4))):
+        if key == "accuracy_interval":
+            if "accuracy_lo" in before or "accuracy_lo" in after:
+                rows.append([label, *(f"[{pct(f['accuracy_lo'])}, {pct(f['accuracy_hi'])}]" if "accuracy_lo" in f
+                                      else "—" for f in (before, after)), ""])
+            continue
+        if key == "format" and key not in before and key not in after:
+            continue
         b, a = before.get(key), after.get(key)
-        delta = "—" if b is None or a is None else (f"{100 * (a - b):+.1f} pts" if key == "accuracy" else f"{a - b:+.3g}")
+        delta = "—" if b is None or a is None else (f"{100 * (a - b):+.1f} pts" if key in ("accuracy", "format")
+                                                    else f"{a - b:+.3g}")
         rows.append([label, fmt(b), fmt(a), delta])
     if before.get("n") or after.get("n"):
-        rows.append(["eval tasks", str(before.get("n", "—")), str(after.get("n", "—")), ""])
+        # eval/n counts answers; with several sampled answers per task (eval/samples) the tasks are n / samples.
+        def tasks(f: Mapping[str, Any]) -> str:
+            return "—" if "n" not in f else str(int(f["n"] // max(1, int(f.get("samples") or 1))))
+        rows.append(["eval tasks", tasks(before), tasks(after), ""])
+        if max(int(before.get("samples") or 1), int(after.get("samples") or 1)) > 1:
+            rows.append(["sampled answers per task", str(before.get("samples", "—")), str(after.get("samples", "—")), ""])
     return rows
+
+
+def sampling_words(config: Mapping[str, Any]) -> str:
+    """How the held-out answers were drawn, from the run's config.
+
+    >>> sampling_words({"eval_samples": 8, "eval_temperature": 0.7}), sampling_words({"eval_temperature": 0.0})
+    ('8 sampled answers per task at temperature 0.7', 'greedy')
+    """
+    temperature, samples = config.get("eval_temperature"), config.get("eval_samples")
+    if temperature is None and samples is None:
+        return "greedy"  # a run directory from before sampled evaluation
+    if not temperature:
+        return "greedy"
+    return f"{samples or 1} sampled answer{'s' if (samples or 1) > 1 else ''} per task at temperature {temperature:g}"
 
 
 def _mean(points: Series) -> float | None:
@@ -344,7 +380,8 @@ def render_run(path: str | Path) -> dict[str, Path]:
 
     no_eval = "No held-out evaluation in this run (eval_every = 0)."
     ba_md = md_table(ba_headers, ba) if before or after else no_eval
-    md = [f"# {title}", "", facts, "", "## Before and after (held-out eval split, greedy)", "", ba_md, ""]
+    drawn = sampling_words(data.config)
+    md = [f"# {title}", "", facts, "", f"## Before and after (held-out eval split, {drawn})", "", ba_md, ""]
     per_env = mixture_rows(data, before, after) if data.env_labels() else []
     if per_env:
         md += ["## Per env of the mixture", "", md_table(MIXTURE_HEADERS, per_env), ""]
@@ -366,7 +403,7 @@ def render_run(path: str | Path) -> dict[str, Path]:
         md += ["## Configuration", "", md_table(["option", "value"], config_rows(data.config)), ""]
 
     parts = [f"<h1>{html.escape(title)}</h1>", f"<p class=\"muted\">{html.escape(facts)}</p>",
-             "<h2>Before and after</h2><p class=\"muted\">Held-out eval split, greedy decoding.</p>",
+             f"<h2>Before and after</h2><p class=\"muted\">Held-out eval split, {html.escape(drawn)}.</p>",
              html_table(ba_headers, ba) if before or after else f"<p>{html.escape(no_eval)}</p>",
              *(["<h2>Per env of the mixture</h2><p class=\"muted\">Each row is scored by its own env's rubric; "
                 "zero-variance groups give GRPO no signal.</p>", html_table(MIXTURE_HEADERS, per_env)]

@@ -73,8 +73,7 @@ class TrainConfig:
                                                "~330 MB for SmolLM2; on for models under 10M parameters, which "
                                                "learn their embeddings from scratch)")
     lora: bool | None = _opt(None, "train a LoRA adapter (peft) on frozen weights instead of all weights (default "
-                                   "off; on: 1.9 GB for the default training steps instead of ~3.4 GB, see "
-                                   "docs/training.md Memory)")
+                                   "off; see docs/training.md Memory and LoRA)")
     base_dtype: str = _opt("auto", "dtype of the weights a LoRA adapter trains on, which stay frozen: auto (on CPU "
                                    "bfloat16 where this CPU runs it faster, llmgym.cpu_dtype.fast_cpu_dtype, "
                                    "else the model's own), float32 or bfloat16; without LoRA the model's own")
