@@ -84,7 +84,11 @@ def figures_line(f: dict[str, Any]) -> str:
     >>> figures_line({"accuracy": 0.5, "accuracy_lo": 0.4, "accuracy_hi": 0.6, "format": 0.9, "reward": 0.6,
     ...               "length": 12.0})
     'accuracy 50.0% [40.0%, 60.0%], format 90.0%, reward 0.600, length 12.0'
+    >>> figures_line({"accuracy": 0.0, "accuracy_lo": 0.0, "accuracy_hi": 1.0, "reward": 0.0, "length": 0.0, "n": 0})
+    'no held-out tasks (--eval-tasks 0)'
     """
+    if f.get("n") == 0:
+        return "no held-out tasks (--eval-tasks 0)"
     interval = f" [{f['accuracy_lo']:.1%}, {f['accuracy_hi']:.1%}]" if "accuracy_lo" in f else ""
     fmt = f", format {f['format']:.1%}" if "format" in f else ""
     return f"accuracy {f['accuracy']:.1%}{interval}{fmt}, reward {f['reward']:.3f}, length {f['length']:.1f}"

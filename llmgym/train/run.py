@@ -238,7 +238,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, callbacks: Sequence[Any] = 
     if before is None and is_main:
         how = ("greedy" if not cfg.eval_temperature else
                f"{cfg.eval_samples} samples each at temperature {cfg.eval_temperature:g}, seed {cfg.seed}")
-        say(f"held-out evaluation on {eval_count} eval tasks ({how}) ...")
+        if eval_count:
+            say(f"held-out evaluation on {eval_count} eval tasks ({how}) ...")
         before = evaluate_now(model)
         run.log_metrics(eval_row(0, before))
         say(f"before: {figures_line(before)}" + _per_env_accuracy(mixture, before))
@@ -306,7 +307,8 @@ def _fit(algorithm: Algorithm, cfg: TrainConfig, env: Any, policy: Any, run: Run
             state.wait_for_everyone()
             model.config._name_or_path = str(reference)
 
-    callbacks = make_callbacks(run, is_main=is_main, eval_every=cfg.eval_every, evaluate_now=evaluate_now,
+    eval_every = cfg.eval_every if cfg.eval_tasks else 0  # --eval-tasks 0: nothing to evaluate mid-run
+    callbacks = make_callbacks(run, is_main=is_main, eval_every=eval_every, evaluate_now=evaluate_now,
                                say=say, world_size=world)
     guard = None
     mixture = env if isinstance(env, Mixture) else None
