@@ -114,7 +114,7 @@ def test_a_tool_env_forwards_what_the_wrapped_env_has(gym_with_mytool):
     assert env.env is base and env.unwrapped is base and base.family == "word"
     # attributes of this env class, not of TextEnv, come through __getattr__
     assert (env.family, env.length_budget) == ("word", 400)
-    assert (env.name, env.level, env.levels, env.families, env.version) == ("math", 2, base.levels, base.families, "2")
+    assert (env.name, env.level, env.levels, env.families, env.version) == ("math", 2, base.levels, base.families, base.version)
     assert env.rubric is base.rubric and env.reward_bounds == base.reward_bounds
     tasks = list(env.tasks("eval", n=3, seed=1))
     assert tasks == list(base.tasks("eval", n=3, seed=1))

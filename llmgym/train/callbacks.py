@@ -11,6 +11,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from llmgym.env import TextEnv
+from llmgym.memory import trim
 from llmgym.rollout import rollout, summarize
 from llmgym.rubric import FORMAT, SUCCESS, component_with_role, is_solved, solved_at
 from llmgym.types import SamplingParams, Task
@@ -110,6 +111,7 @@ def make_callbacks(run: RunDir, *, is_main: bool, eval_every: int, evaluate_now:
             self.step_seconds = 0.0
 
         def on_step_begin(self, args, state, control, **kw):
+            trim()  # the last step's freed buffers leave the process before this one allocates (llmgym.memory)
             self.step_started = time.perf_counter()
 
         def on_step_end(self, args, state, control, model=None, **kw):

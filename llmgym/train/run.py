@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from llmgym.errors import LLMGymError
-from llmgym.memory import return_freed_memory
+from llmgym.memory import return_freed_memory, trim
 from llmgym.mixture import Mixture
 
 from .algorithm import Algorithm, RunContext, algorithm_names, get_algorithm, spoken_list
@@ -147,7 +147,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, callbacks: Sequence[Any] = 
             console.print(msg)
 
     started = time.perf_counter()
-    return_freed_memory()  # llmgym.memory: freed activations leave the process instead of its heap
+    return_freed_memory()  # only with LLMGYM_MMAP_THRESHOLD: a fixed mmap threshold (llmgym.memory)
     torch.manual_seed(cfg.seed)
     algorithm = get_algorithm(cfg.algo)
     mixture = Mixture.from_specs(env_specs(cfg.env), make=llmgym.make)
@@ -188,6 +188,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, callbacks: Sequence[Any] = 
     eval_count = sum(len(tasks) for tasks in eval_tasks.values())
 
     def evaluate_now(m: Any) -> dict[str, float]:
+        trim()  # training's freed buffers leave before generation's KV cache comes (llmgym.memory)
         max_tokens = cfg.eval_max_tokens or cfg.max_completion_length
         sampling = dict(samples=cfg.eval_samples or 1, temperature=cfg.eval_temperature or 0.0, seed=cfg.seed)
         if len(mixture) == 1:
