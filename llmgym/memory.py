@@ -20,15 +20,18 @@ skipped where libc is not glibc.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import os
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
+    """The C library this process already runs on, looked up once (no `find_library`, which spawns
+    `ldconfig`: `trim` runs at every step)."""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c"))
+        return ctypes.CDLL(None)
     except (OSError, TypeError):
         return None
 

@@ -15,6 +15,7 @@ llmgym.errors.LLMGymError: unknown training option 'step' (did you mean: steps?)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import typing
 from dataclasses import dataclass, field, fields
@@ -295,11 +296,16 @@ def _check_envs(env: Any, algorithm: Any) -> str | list[str]:
     return env
 
 
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(TrainConfig)  # resolved once: the annotations are strings
+
+
 def _coerce(f: dataclasses.Field, value: Any) -> Any:
     """A training option's value (text from a flag, or what YAML read) as its field's type."""
     from llmgym.options import read_field
 
-    hint = typing.get_type_hints(TrainConfig)[f.name]
+    hint = _field_types()[f.name]
     if f.name == "env":
         hint = str  # one spec (a mixture's list is read item by item)
     if f.name == "trl" and isinstance(value, str):
