@@ -2,7 +2,28 @@
 instructions and a short one-thread microbenchmark shows it faster than fp32 (CPUs differ: bf16 was
 1.6x faster on one of the project's machines and 4x slower on another, which emulates it). The
 answer is measured once per process. Core code (the trainer's `--base-dtype auto`) and the `hf`
-policy (`dtype=auto`) both read it, so it lives in the core, not in a policy plugin."""
+policy (`dtype=auto`) both read it, so it lives in the core, not in a policy plugin.
+
+Rollouts sampled in a faster dtype than the weights train in (`--rollout-dtype`, `sample_in`).
+
+Sampling is the largest share of a CPU step, and on a CPU with native bf16 (AVX-512 BF16, AMX) a bf16
+model generates ~1.5x faster than the same one in fp32 (docs/training.md, "Rollouts in bf16"),
+while the update needs fp32 weights: a learning rate of 2e-6 moves a weight by less than bf16 can
+represent. `sample_in(model, "bfloat16")` keeps both: `model.generate` samples from a bf16 copy of the
+weights as they are at that call, and everything else (TRL's log-probabilities, the loss, the
+optimizer) reads the fp32 model. The copy is cast afresh at every `generate` call (~0.1 s for
+SmolLM2-135M) and freed when the call returns, so the copy never lives through a backward pass and
+adds nothing to a step's peak memory.
+
+Sampling from bf16 weights and training the fp32 policy's log-probabilities is the same small
+mismatch every engine-backed trainer has (vLLM samples in bf16 too); with TRL's default single
+iteration per batch its importance ratio is 1 by construction, so the mismatch is not corrected,
+just as for TRL with vLLM unless `vllm_importance_sampling_correction` is on.
+
+The hook is an attribute on the model instance: TRL calls `unwrapped_model.generate(...)` and
+`llmgym`'s held-out evaluation calls `model.generate` through the `hf` policy, and no TRL option
+swaps the sampling model, so the instance is the one place both go through. No library does this.
+"""
 
 from __future__ import annotations
 
@@ -115,3 +136,107 @@ def fast_cpu_dtype() -> str:
             seconds = measure_dtypes(CPU_DTYPES)
             _FAST_CPU_DTYPE = choose_cpu_dtype(seconds["float32"], seconds["bfloat16"])
     return _FAST_CPU_DTYPE
+
+
+# ---------------------------------------------------------------- sampling in it -------------------------
+ROLLOUT_DTYPES = ("auto", "float32", "bfloat16")
+
+
+def cast_copy(model: Any, dtype: Any) -> Any:
+    """A copy of `model` for sampling, its floating-point parameters in `dtype` and frozen.
+
+    Each parameter is cast straight into the copy (deepcopy's memo hands it the cast tensor), so no
+    second full-precision copy ever exists; tied weights stay tied, and buffers (rotary
+    frequencies, which models keep in fp32 on purpose) are shared, not copied. Methods patched onto
+    the instances (`sample_in`'s `generate`, a trainer's `forward`) are not carried over.
+
+    """
+    import copy
+
+    import torch
+
+    memo: dict[int, Any] = {}
+    for param in model.parameters():
+        if id(param) not in memo:
+            data = param.detach()
+            memo[id(param)] = torch.nn.Parameter(data.to(dtype) if data.is_floating_point() else data,
+                                                 requires_grad=False)
+    for buffer in model.buffers():
+        memo[id(buffer)] = buffer
+    out = copy.deepcopy(model, memo)
+    out.__dict__.pop("generate", None)
+    for module in out.modules():
+        # A `forward` set on an instance is a patch that closes over the original module: TRL's
+        # fused log-prob forward calls the fp32 model's own bound forward, so a copy that kept it
+        # would sample from the fp32 weights after all. The class's forward is what sampling needs.
+        module.__dict__.pop("forward", None)
+        module.__dict__.pop("_original_forward", None)
+    if out.device.type == "cpu" and dtype == torch.bfloat16:
+        contiguous_output_layer(out)
+    return out
+
+
+def contiguous_output_layer(model: Any) -> None:
+    """Hand `model`'s output layer contiguous inputs. Generation computes logits for the last
+    position only, a strided `(batch, 1, hidden)` view of the hidden states; PyTorch's CPU matmul of
+    such a bf16 view against SmolLM2's 49152 x 576 output layer broadcasts the weight for every
+    row (measured: +900 MB for a batch of 16, and bf16 sampling 5.6 s against 4.1 s with contiguous
+    inputs, 16 x 48 tokens; fp32 takes another path and is unaffected). One copy of 16 x 576 values
+    per decoding step avoids it."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is not None:
+        head.register_forward_pre_hook(_contiguous_first)
+
+
+def _contiguous_first(module: Any, args: tuple) -> tuple:
+    return (args[0].contiguous(), *args[1:]) if args else args
+
+
+def sample_in(model: Any, dtype: str) -> bool:
+    """Make `model.generate` sample from a copy of the model cast to `dtype` at each call; returns
+    whether it did (False where the model already is in `dtype`). The model's own weights, and
+    every other method, are left as they are."""
+    import torch
+
+    target = getattr(torch, dtype)
+    if model.dtype == target:
+        return False
+    own_generate = type(model).generate
+
+    def generate(*args: Any, **kwargs: Any) -> Any:
+        copy = cast_copy(model, target)
+        try:
+            return own_generate(copy, *args, **kwargs)
+        finally:
+            del copy
+
+    generate.llmgym_rollout_dtype = dtype  # what `rollout_dtype_of` reads
+    model.generate = generate
+    return True
+
+
+def rollout_dtype_of(model: Any) -> str:
+    """The dtype `model.generate` samples in: a `sample_in` copy's, else the model's own."""
+    hooked = getattr(model.__dict__.get("generate"), "llmgym_rollout_dtype", None)
+    return hooked or str(model.dtype).removeprefix("torch.")
+
+
+def resolve_rollout_dtype(option: str, model: Any, *, is_tiny: bool, lora: bool) -> str:
+    """The dtype a run samples in for `--rollout-dtype OPTION`: `auto` is bf16 for a pretrained
+    full-weight fp32 model on a CPU where `fast_cpu_dtype` measures bf16 faster, else the model's own
+    (a tiny model's steps are overhead, not matmuls; a LoRA run's frozen base already is in
+    `--base-dtype`; on a GPU, vLLM is the fast sampler, `--use-vllm`)."""
+    from llmgym.errors import LLMGymError
+
+    own = str(model.dtype).removeprefix("torch.")
+    if option not in ROLLOUT_DTYPES:
+        raise LLMGymError(f"rollout_dtype must be one of {', '.join(ROLLOUT_DTYPES)}, got {option!r}")
+    if option != "auto":
+        if lora and option != own:
+            raise LLMGymError("--rollout-dtype casts full-weight runs; a LoRA run samples in its --base-dtype")
+        return option
+    if is_tiny or lora or own != "float32" or model.device.type != "cpu":
+        return own
+    from llmgym.cpu_dtype import fast_cpu_dtype
+
+    return fast_cpu_dtype()

@@ -19,6 +19,7 @@ from llmgym.types import Completion, SamplingParams
 
 # The CPU's fast dtype lives in the core (the trainer reads it too); re-exported for this module's users.
 from llmgym.cpu_dtype import CPU_DTYPES, choose_cpu_dtype, cpu_bf16_flags, fast_cpu_dtype, measure_dtypes  # noqa: F401
+from llmgym.cpu_dtype import cast_copy, contiguous_output_layer  # the one cast copy, also training's (--rollout-dtype)
 
 
 def resolve_dtype(dtype: str, device: str | None = None) -> str:
@@ -111,6 +112,8 @@ class HFPolicy:
             self._tokenizer.pad_token = self._tokenizer.eos_token
         if self.device:
             self._model.to(self.device)
+        if self._model.device.type == "cpu" and self._model.dtype == torch.bfloat16:
+            contiguous_output_layer(self._model)  # a bf16 model loaded as such samples as a cast copy does
 
     @property
     def model(self) -> Any:
@@ -211,28 +214,6 @@ class HFPolicy:
                 text=text, prompt_tokens=int(prompt_lens[row // n]), completion_tokens=length,
                 seconds=per_seq, finish_reason="stop" if stopped else finish))
         return results
-
-
-def cast_copy(model: Any, dtype: Any) -> Any:
-    """A copy of `model` for sampling, its floating-point parameters in `dtype` and frozen.
-
-    Each parameter is cast straight into the copy (deepcopy's memo hands it the cast tensor), so no
-    second full-precision copy ever exists; tied weights stay tied, and buffers (rotary
-    frequencies, which models keep in fp32 on purpose) are shared, not copied.
-    """
-    import copy
-
-    import torch
-
-    memo: dict[int, Any] = {}
-    for param in model.parameters():
-        if id(param) not in memo:
-            data = param.detach()
-            memo[id(param)] = torch.nn.Parameter(data.to(dtype) if data.is_floating_point() else data,
-                                                 requires_grad=False)
-    for buffer in model.buffers():
-        memo[id(buffer)] = buffer
-    return copy.deepcopy(model, memo)
 
 
 def _as_list(x: Any) -> list[int]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from llmgym.errors import LLMGymError
+from llmgym.cpu_dtype import ROLLOUT_DTYPES
 
 
 # A LoRA adapter learns at about ten times the rate of full fine-tuning of the same model (measured for
@@ -78,6 +79,11 @@ class TrainConfig:
     base_dtype: str = _opt("auto", "dtype of the weights a LoRA adapter trains on, which stay frozen: auto (on CPU "
                                    "bfloat16 where this CPU runs it faster, llmgym.cpu_dtype.fast_cpu_dtype, "
                                    "else the model's own), float32 or bfloat16; without LoRA the model's own")
+    rollout_dtype: str = _opt("auto", "dtype rollouts and held-out answers are sampled in, from a copy of the weights "
+                                      "cast at each generate call (the update stays in the model's dtype): auto "
+                                      "(bfloat16 for a pretrained fp32 policy on a CPU where it runs faster, "
+                                      "llmgym.cpu_dtype.fast_cpu_dtype, else the model's own), float32 or "
+                                      "bfloat16 (llmgym.cpu_dtype)")
     lora_r: int = _opt(16, "LoRA rank")
     lora_alpha: int = _opt(32, "LoRA alpha")
     train_tasks: int = _opt(2000, "tasks drawn from the env's train split for the dataset (a mixture draws "
@@ -157,6 +163,8 @@ class TrainConfig:
             raise LLMGymError(f"temperature must be a finite number > 0 for training, got {self.temperature}")
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             raise LLMGymError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.rollout_dtype not in ROLLOUT_DTYPES:
+            raise LLMGymError(f"rollout_dtype must be one of {', '.join(ROLLOUT_DTYPES)}, got {self.rollout_dtype!r}")
         if self.base_dtype not in BASE_DTYPES:
             raise LLMGymError(f"base_dtype must be one of {', '.join(BASE_DTYPES)}, got {self.base_dtype!r}")
         if self.eval_temperature is not None and not (self.eval_temperature >= 0

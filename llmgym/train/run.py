@@ -32,6 +32,7 @@ from typing import Any, Sequence
 from llmgym.errors import LLMGymError
 from llmgym.memory import return_freed_memory, trim
 from llmgym.mixture import Mixture
+from llmgym.cpu_dtype import resolve_rollout_dtype, sample_in
 
 from .algorithm import Algorithm, RunContext, algorithm_names, get_algorithm, spoken_list
 from .callbacks import eval_row, evaluate, figures_line, make_callbacks, sample_logger
@@ -170,7 +171,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, callbacks: Sequence[Any] = 
     policy = load_policy(cfg.policy, cfg.seed)
     # Learning-rate defaults follow model size: a from-scratch tiny model needs ~1000x a pretrained one's.
     n_params = sum(p.numel() for p in policy.model.parameters())
-    cfg = cfg.resolved(is_tiny=n_params < 10_000_000)
+    is_tiny = n_params < 10_000_000
+    cfg = cfg.resolved(is_tiny=is_tiny)
     run = RunDir(cfg.out or default_out(cfg))
     cfg = dataclasses.replace(cfg, out=str(run.path))
     model, tokenizer = policy.model, policy.tokenizer
@@ -184,6 +186,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, callbacks: Sequence[Any] = 
         model.to(getattr(torch, cfg.base_dtype))
     if not cfg.lora and not cfg.train_embeddings:
         freeze_embeddings(model)
+    # Rollouts and held-out answers come from a copy cast at each generate call (llmgym.rollouts).
+    cfg = dataclasses.replace(cfg, rollout_dtype=resolve_rollout_dtype(cfg.rollout_dtype, model, is_tiny=is_tiny,
+                                                                       lora=bool(cfg.lora)))
+    sample_in(model, cfg.rollout_dtype)
     eval_tasks = {s.label: list(s.env.tasks("eval", n=cfg.eval_tasks, seed=cfg.seed)) for s in mixture}
     eval_count = sum(len(tasks) for tasks in eval_tasks.values())
 
@@ -255,6 +261,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, callbacks: Sequence[Any] = 
     else:
         model, steps_done = _fit(algorithm, cfg, env if len(mixture) == 1 else mixture, policy, run, state,
                                  checkpoint, done_steps, say=say, evaluate_now=evaluate_now, extra=callbacks)
+    sample_in(model, cfg.rollout_dtype)  # a model loaded from a checkpoint samples as the trained one did
     from accelerate.utils import gather_object
 
     ranks = gather_object([{"rank": state.process_index, "world_size": world, "steps": int(steps_done)}])
