@@ -30,6 +30,11 @@ boxes almost none at first, so counting boxes only would read 0% whatever it lea
 beside it (`eval/format`) counts the boxes. Level-1 arithmetic (one-digit addition, 81 tasks) holds out
 half of its tasks, not a fifth, since version 3: 17 eval tasks gave a 95% interval ~20 points wide.
 
+A system prompt shows the format once with a worked example outside every level-1 task (since version
+4): GRPO can only reinforce a box that some sample in a group writes, and SmolLM2 boxed 1.2% of its
+held-out answers without it. Measured on the 42 level-1 eval tasks x 4 samples (T=0.7): boxed answers
+1.2% -> 33.3%, accuracy 38.7% [30.9%, 47.1%] -> 47.6% [39.8%, 55.6%] (docs/training.md).
+
     >>> task = Task("What is 8 + 4?", "12", {"answer_type": "number"})
     >>> [MathEnv().rubric.score(text, task).value for text in ("8 + 4 = 12", "8 + 4 = \\\\boxed{12}")]
     [0.5, 1.1]
@@ -50,6 +55,8 @@ from . import math_algebra, math_arithmetic, math_word
 
 FAMILIES = ("arithmetic", "word", "algebra", "mixed")
 INSTRUCTION = "Put the final answer in \\boxed{}."
+SYSTEM_PROMPT = ("Solve the problem, then write the final answer as \\boxed{ANSWER}. For example: 12 + 30 = 42, "
+                 "so the answer is \\boxed{42}.")
 FORMAT_WEIGHT = 0.1  # a box earns a little even when the answer is wrong: GRPO's first signal
 LENGTH_WEIGHT = 0.1  # only when the user sets a length budget
 LEVEL1_EVAL_FRACTION = 0.5  # share of level-1 arithmetic (one-digit addition) held out for evaluation
@@ -60,7 +67,8 @@ class MathEnv(SingleTurnEnv):
     """Generated math problems with computed answers, graded by the shared verifier."""
 
     name = "math"
-    version = "3"  # bump when a change alters the tasks of a split or how they score
+    version = "4"  # bump when a change alters the tasks of a split, their prompts or how they score
+    system_prompt = SYSTEM_PROMPT
     description = "Arithmetic, word problems and sympy algebra with levels 1-5; answers in \\boxed{}."
     levels = (1, 2, 3, 4, 5)
     families = FAMILIES

@@ -41,7 +41,9 @@ def test_llmgym_export_verl_writes_the_columns_verl_reads(tmp_path):
     assert set(row) == {"data_source", "prompt", "ability", "reward_model", "extra_info"}
     assert row["data_source"] == "llmgym/math:level=2" and row["reward_model"]["style"] == "rule"
     task = Task.from_dict(json.loads(row["extra_info"]["llmgym_task"]))
-    assert row["prompt"] == task.messages() and row["reward_model"]["ground_truth"] == str(task.answer)
+    system = llmgym.make("math:level=2").system_prompt  # the env's worked example travels with its prompts
+    assert system and row["prompt"] == task.messages(system) and row["prompt"][0]["role"] == "system"
+    assert row["reward_model"]["ground_truth"] == str(task.answer)
     assert {r["extra_info"]["task_id"] for r in train}.isdisjoint(r["extra_info"]["task_id"] for r in test)
 
 

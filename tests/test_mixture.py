@@ -138,13 +138,11 @@ def test_prompts_are_drawn_in_proportion_to_the_weights_deterministically_under_
     # math's count is binomial(n, 3/4): within 4 standard deviations (a 1-in-15,000 miss).
     p = 0.75
     assert abs(math_rows - n * p) < 4 * math.sqrt(n * p * (1 - p)), math_rows
-    # each row carries its own env's prompt: counting's system prompt, math's none
-    counting_env = mixture.shares[1].env
+    # each row carries its own env's prompt, system prompt included (the two envs' differ)
+    systems = {s.label: s.env.system_prompt for s in mixture.shares}
+    assert systems["math"] != systems["counting"]
     for r in rows[:50]:
-        has_system = r["prompt"][0]["role"] == "system"
-        assert has_system == (r[ENV_COLUMN] == "counting")
-        if has_system:
-            assert r["prompt"][0]["content"] == counting_env.system_prompt
+        assert r["prompt"][0] == {"role": "system", "content": systems[r[ENV_COLUMN]]}
 
 
 def test_an_env_with_fewer_tasks_than_its_share_repeats_them_to_keep_the_weights():

@@ -119,7 +119,8 @@ def test_a_tool_env_forwards_what_the_wrapped_env_has(gym_with_mytool):
     tasks = list(env.tasks("eval", n=3, seed=1))
     assert tasks == list(base.tasks("eval", n=3, seed=1))
     assert [env.reference(t) for t in tasks] == [base.reference(t) for t in tasks]
-    assert base.system_prompt is None and env.system_prompt.startswith("You can call tools.")
+    # the tools' instructions follow the wrapped env's own system prompt
+    assert env.system_prompt.startswith(base.system_prompt + "\n\nYou can call tools.")
     with pytest.raises(AttributeError, match="no attribute 'no_such_thing'"):
         env.no_such_thing
 
