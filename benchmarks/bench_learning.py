@@ -60,7 +60,8 @@ VARIANTS: list[tuple[str, str, list[str] | None]] = [
 W = max(len(label) for _, label, _ in VARIANTS) + 1  # the label column of the tables
 # What config.yaml says of each llmgym run, shown next to the baseline's GRPOConfig values.
 SHOWN = ("learning_rate", "prompts_per_step", "num_generations", "max_completion_length", "temperature", "lora",
-         "base_dtype", "micro_batch_size", "gradient_checkpointing", "curriculum", "dynamic_sampling")
+         "base_dtype", "rollout_dtype", "optimizer", "train_embeddings", "micro_batch_size", "gradient_checkpointing",
+         "curriculum", "dynamic_sampling")
 
 
 # ---------------------------------------------------------------- the parent ------------------------------

@@ -9,7 +9,9 @@ model's Q4_1 GGUF) runs on one stream for comparison.
 
 Every configuration samples (T=0.7, top-p 1) exactly `--new-tokens` tokens per sequence (EOS is
 suppressed, so all rows do the same work) from the math env's chat prompts, left-padded as
-`HFPolicy` pads them. Configurations: fp32 and bf16 weights (a bf16 copy of the same model), and
+`HFPolicy` pads them. Configurations: fp32 and bf16 weights (`bfloat16`: the cast copy llmgym samples
+from, `llmgym.cpu_dtype.cast_copy`; `bf16-plain`: `model.to(torch.bfloat16)`, whose output layer gets a
+strided input, the matmul that `contiguous_output_layer` avoids; `--dtypes` picks among them), and
 transformers' dynamic KV cache against its static one (`cache_implementation="static"`, allocated
 once for prompt + new tokens). Each is warmed up with a 2-token call first; the fastest of
 `--repeats` timed calls counts. Ratios are against fp32 with the dynamic cache at the same batch.
@@ -95,9 +97,14 @@ def hf_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
     model32, tok = load(args.policy)
     models = {"float32": model32}
     if "bfloat16" in args.dtypes:
+        from llmgym.cpu_dtype import cast_copy
+
+        models["bfloat16"] = cast_copy(model32, torch.bfloat16)  # what --rollout-dtype bfloat16 samples from
+    if "bf16-plain" in args.dtypes:
         import copy
 
-        models["bfloat16"] = copy.deepcopy(model32).to(torch.bfloat16)
+        # The plain cast, whose output layer gets generation's strided last-position view (llmgym.cpu_dtype).
+        models["bf16-plain"] = copy.deepcopy(model32).to(torch.bfloat16)
     models = {d: models[d] for d in args.dtypes}
     chats = prompts(max(args.batches))
     caches = list(args.caches)
@@ -174,7 +181,7 @@ def main() -> None:
     ap.add_argument("--policy", default="smollm2", help="policy spec: smollm2 (default) or tiny[:hidden=..]")
     ap.add_argument("--batches", default="1,16,64", help="generation batch sizes, comma-separated")
     ap.add_argument("--new-tokens", type=int, default=48)
-    ap.add_argument("--dtypes", default="float32,bfloat16")
+    ap.add_argument("--dtypes", default="float32,bfloat16,bf16-plain")
     ap.add_argument("--caches", default="dynamic,static")
     ap.add_argument("--repeats", type=int, default=1, help="timed calls per configuration (the fastest counts)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
@@ -187,6 +194,9 @@ def main() -> None:
         return
     args.batches = [int(b) for b in args.batches.split(",")]
     args.dtypes = args.dtypes.split(",")
+    unknown = sorted(set(args.dtypes) - {"float32", "bfloat16", "bf16-plain"})
+    if unknown:
+        ap.error(f"unknown --dtypes {', '.join(unknown)} (known: float32, bfloat16, bf16-plain)")
     args.caches = args.caches.split(",")
 
     import torch
