@@ -63,6 +63,18 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def last_log_line(path: Path) -> str:
+    """The last non-empty line of a log being written (its tail only), tabs and progress bars stripped."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 400))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    lines = [ln.strip().replace("\t", " ") for ln in tail.replace("\r", "\n").splitlines() if ln.strip()]
+    return lines[-1][:120] if lines else ""
+
+
 def measure(name: str, flags: str, steps: int, extra: list[str], out: Path) -> dict:
     run = out / name
     cmd = [str(ROOT / ".venv/bin/llmgym"), "train", "--env", "math", "--steps", str(steps), "--out", str(run),
@@ -73,12 +85,24 @@ def measure(name: str, flags: str, steps: int, extra: list[str], out: Path) -> d
     peak = [0]
     done = threading.Event()
 
+    trace = open(out / f"{name}.rss.tsv", "w")  # where in the run the memory goes
+    trace.write("seconds\tMiB (max over the second)\tlast line of the run's log then\n")
+    at_peak = [0.0]
+
     def poll() -> None:
-        last = 0.0
+        last, second, second_max = 0.0, 0, 0
         while not done.is_set():
-            peak[0] = max(peak[0], tree_rss(proc.pid))
+            rss = tree_rss(proc.pid)
+            now = time.perf_counter() - started
+            if rss > peak[0]:
+                peak[0], at_peak[0] = rss, now
+            second_max = max(second_max, rss)
+            if int(now) > second:
+                trace.write(f"{second}\t{second_max / 2**20:.0f}\t{last_log_line(out / f'{name}.log')}\n")
+                trace.flush()
+                second, second_max = int(now), 0
             if time.perf_counter() - last > 5:  # the peak so far survives a run that is killed
-                (out / f"{name}.peak").write_text(f"{peak[0] / 2**20:.0f} MiB\n")
+                (out / f"{name}.peak").write_text(f"{peak[0] / 2**20:.0f} MiB at {at_peak[0]:.0f} s\n")
                 last = time.perf_counter()
             done.wait(0.05)
 
@@ -87,12 +111,13 @@ def measure(name: str, flags: str, steps: int, extra: list[str], out: Path) -> d
     code = proc.wait()
     done.set()
     poller.join()
+    trace.close()
     wall = time.perf_counter() - started
     if code:
         sys.exit(f"{name}: llmgym train exited {code}; see {out / (name + '.log')}")
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     step_times = [r["step_time"] for r in rows if "step_time" in r]
-    return {"name": name, "flags": flags or "(defaults)", "peak_mib": peak[0] / 2**20,
+    return {"name": name, "flags": flags or "(defaults)", "peak_mib": peak[0] / 2**20, "peak_at_s": at_peak[0],
             "step_s": statistics.mean(step_times) if step_times else float("nan"), "wall_s": wall}
 
 
@@ -119,7 +144,8 @@ def main() -> None:
         print(f"measuring {name}: llmgym train --env math --steps {args.steps} {' '.join(extra)} {flags}",
               flush=True)
         results.append(measure(name, flags, args.steps, extra, out))
-        print(f"  {name}: peak {results[-1]['peak_mib']:.0f} MiB, step {results[-1]['step_s']:.1f} s", flush=True)
+        print(f"  {name}: peak {results[-1]['peak_mib']:.0f} MiB at {results[-1]['peak_at_s']:.0f} s (trace: {name}.rss.tsv), "
+              f"step {results[-1]['step_s']:.1f} s", flush=True)
     base = results[0]
     print(f"\npeak RSS of the process tree, {args.steps} steps, run folder {out}")
     print(f"{'variant':<10} {'peak MiB':>9} {'x default':>9} {'step s':>8} {'x default':>9} {'wall s':>7}  flags")
