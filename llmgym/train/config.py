@@ -29,7 +29,9 @@ from llmgym.cpu_dtype import ROLLOUT_DTYPES
 # A LoRA adapter learns at about ten times the rate of full fine-tuning of the same model (measured for
 # the default run in docs/training.md, "Memory"): the algorithm's full-weight default times this.
 LORA_LR_SCALE = 10.0
-MICRO_BATCH_SIZE = 1  # sequences per forward/backward of a pretrained policy's step (1: 1,868 vs 2,191 MiB at 2, same step time)
+# Sequences per forward/backward of a pretrained policy's step: 1 peaked at 1,868 MiB against 2,191 MiB
+# for 2 over 3 steps, at the same step time (docs/training.md, "Memory").
+MICRO_BATCH_SIZE = 1
 # transformers' optimizer names (TrainingArguments.optim) behind --optimizer.
 OPTIMIZERS = {"adamw": "adamw_torch", "adafactor": "adafactor"}
 EVAL_SAMPLES = 8  # sampled answers per held-out task of a pretrained policy
