@@ -24,6 +24,9 @@ class GRPO(Algorithm):
     trains_tool_envs = True
     kl_reference = True
     group_sampling = True  # takes --curriculum and --dynamic-sampling (llmgym.train.sampling, via fit_rl)
+    # TRL's default loss sums token losses over the batch and divides by its token count: a group of
+    # zero advantage adds 0 to the sum and keeps its tokens in the count (llmgym.train.sampling).
+    flat_groups_add_nothing = ("dapo",)
 
     def fit(self, ctx: RunContext) -> FitResult:
         import importlib

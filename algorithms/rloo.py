@@ -18,3 +18,4 @@ class RLOO(GRPO):
     trl_config = "trl:RLOOConfig"
     trl_trainer = "trl:RLOOTrainer"
     trains_tool_envs = False
+    flat_groups_add_nothing = ()  # RLOO averages per sequence: leaving rows out changes the mean

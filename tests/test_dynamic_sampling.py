@@ -160,6 +160,36 @@ def test_drop_makes_the_update_off_makes_minus_the_backward_passes(tmp_path):
     assert drop[1]["loss"] == pytest.approx(off[1]["loss"], rel=1e-4, abs=1e-7)
 
 
+def test_auto_the_default_drops_only_where_the_update_stays_the_same():
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    from llmgym.train.config import TRL_DEFAULT_LOSS
+
+    assert TRL_DEFAULT_LOSS == {f.name: f.default for f in dataclasses.fields(GRPOConfig)}["loss_type"]
+    assert TrainConfig(env="toyhalf").dynamic_sampling == "auto"
+
+    def mode(**kw):
+        return TrainConfig(env="toyhalf", **kw).resolved(is_tiny=True).dynamic_sampling
+
+    assert mode() == "drop"  # grpo, TRL's default loss, no KL term
+    assert mode(beta=0.1) == "off"  # a dropped group would leave the KL term
+    assert mode(trl={"loss_type": "grpo"}) == "off"  # averaged per sequence: dropping rescales the step
+    assert mode(algo="rloo") == "off"  # RLOO averages per sequence too
+    assert mode(algo="sft") == "off" and mode(dynamic_sampling="fill") == "fill"
+
+
+def test_a_default_run_drops_flat_groups_and_records_drop(tmp_path):
+    import yaml
+
+    rows, counts = run(tmp_path, "auto", steps=2)
+    assert yaml.safe_load((tmp_path / "grpo-auto" / "config.yaml").read_text())["dynamic_sampling"] == "drop"
+    for step, r in rows.items():
+        kept = PROMPTS - r["dynamic/zero_std_groups"]
+        assert counts[step] == r["dynamic/loss_sequences"] == (kept * G if kept else 1)
+
+
 def test_fill_replaces_dropped_groups_with_fresh_ones_within_its_tries(tmp_path):
     rows, counts = run(tmp_path, "fill:tries=3")
     for step, r in rows.items():

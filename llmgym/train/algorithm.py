@@ -95,6 +95,9 @@ class Algorithm:
     trl_config: str | None = None
     #: a one-phrase description shown in errors, e.g. "advantages compare a group"
     generations_why: str = "it compares a group of completions"
+    #: TRL `loss_type`s under which a group whose rewards are all equal adds nothing to the update (with
+    #: beta 0): `--dynamic-sampling auto` leaves such groups out of the backward pass only then
+    flat_groups_add_nothing: tuple[str, ...] = ()
 
     def learning_rate(self, is_tiny: bool) -> float:
         """The default learning rate: pretrained policies take small steps, from-scratch tiny ones ~1000x."""

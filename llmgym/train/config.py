@@ -36,6 +36,8 @@ MICRO_BATCH_SIZE = 1
 OPTIMIZERS = {"adamw": "adamw_torch", "adafactor": "adafactor"}
 EVAL_SAMPLES = 8  # sampled answers per held-out task of a pretrained policy
 BASE_DTYPES = ("auto", "float32", "bfloat16")
+AUTO = "auto"  # --dynamic-sampling's default, settled by TrainConfig.dynamic_sampling_mode
+TRL_DEFAULT_LOSS = "dapo"  # GRPOConfig's loss_type default (tests/test_dynamic_sampling.py reads TRL's)
 
 
 def _opt(default: Any, help: str, **kw: Any) -> Any:
@@ -106,7 +108,9 @@ class TrainConfig:
     samples_every: int = _opt(1, "steps between rows written to samples.jsonl")
     seed: int = _opt(0, "random seed (data order, sampling, initialisation)")
     use_vllm: bool = _opt(False, "generate with vLLM inside TRL (GPU machines with vllm installed)")
-    bf16: bool = _opt(False, "train in bfloat16 (GPU)")
+    bf16: bool = _opt(False, "mixed precision (TRL's bf16): the loss pass's matmuls in bfloat16 under autocast, "
+                             "weights, gradients and optimizer in fp32; on a CPU with native bf16 a SmolLM2 "
+                             "step took 0.8x the time at ~250-450 MiB more peak memory (docs/training.md)")
     gradient_checkpointing: bool | None = _opt(None, "recompute activations in backward to save memory (default: on "
                                                      "for pretrained policies, off for models under 10M parameters, "
                                                      "where it slows a step by about a third and saves little)")
@@ -122,10 +126,12 @@ class TrainConfig:
                                   "off or adaptive[:KEY=VALUE,...], e.g. adaptive:low=0.2,high=0.8,floor=0.05,"
                                   "memory=0.8,levels=1-3 (levels in the band [low, high] share the prompts, "
                                   "the others keep floor each; llmgym.train.curriculum)")
-    dynamic_sampling: str = _opt("off", "grpo/rloo groups whose completions all score alike (no gradient): off "
-                                        "(trained on), drop (left out of the backward pass) or fill[:tries=N] "
-                                        "(replaced by fresh groups, at most N extra generation rounds a step, "
-                                        "default 2; llmgym.train.sampling)")
+    dynamic_sampling: str = _opt("auto", "grpo/rloo groups whose completions all score alike (no gradient): off "
+                                         "(trained on), drop (left out of the backward pass), fill[:tries=N] "
+                                         "(replaced by fresh groups, at most N extra generation rounds a step, "
+                                         "default 2; llmgym.train.sampling) or auto: drop where that leaves the "
+                                         "update unchanged (grpo with TRL's default loss_type dapo and beta 0), "
+                                         "else off")
     trl: dict[str, Any] | None = _opt(None, "a field of the algorithm's TRL config, KEY=VALUE (repeatable; YAML: a "
                                             "mapping), e.g. loss_type=grpo, num_iterations=2, scale_rewards=batch, "
                                             "mask_truncated_completions=true; fields llmgym sets are refused with "
@@ -183,8 +189,9 @@ class TrainConfig:
         from .sampling import DynamicSampling
 
         self.curriculum = CurriculumConfig.from_spec(self.curriculum).to_spec()
-        self.dynamic_sampling = DynamicSampling.from_spec(self.dynamic_sampling).to_spec()
-        if self.curriculum != "off" or self.dynamic_sampling != "off":
+        if self.dynamic_sampling != AUTO:  # `auto` is settled by `resolved`, which knows the TRL options
+            self.dynamic_sampling = DynamicSampling.from_spec(self.dynamic_sampling).to_spec()
+        if self.curriculum != "off" or self.dynamic_sampling not in ("off", AUTO):
             # Declared by the algorithms whose groups go through llmgym.train.sampling (grpo, rloo).
             if not getattr(algorithm, "group_sampling", False):
                 flag = "--curriculum" if self.curriculum != "off" else "--dynamic-sampling"
@@ -239,6 +246,26 @@ class TrainConfig:
             values[key] = _coerce(known[key], value)
         return cls(**values)
 
+    def dynamic_sampling_mode(self) -> str:
+        """`--dynamic-sampling` as trained: `auto` becomes `drop` where leaving the zero-variance groups
+        out of the backward pass changes no update (the algorithm declares the TRL loss types for which
+        that holds, `Algorithm.flat_groups_add_nothing`; with beta > 0 such a group still has a KL term),
+        and `off` elsewhere. Dropping then only saves the forward and backward passes of those groups.
+
+        >>> TrainConfig(env="math").dynamic_sampling_mode(), TrainConfig(env="math", beta=0.1).dynamic_sampling_mode()
+        ('drop', 'off')
+        >>> TrainConfig(env="math", trl={"loss_type": "grpo"}).dynamic_sampling_mode()
+        'off'
+        """
+        if self.dynamic_sampling != AUTO:
+            return self.dynamic_sampling
+        from .algorithm import get_algorithm
+
+        algorithm = get_algorithm(self.algo)
+        loss = (self.trl or {}).get("loss_type", TRL_DEFAULT_LOSS)
+        exact = getattr(algorithm, "group_sampling", False) and self.beta == 0
+        return "drop" if exact and loss in algorithm.flat_groups_add_nothing else "off"
+
     def resolved(self, *, is_tiny: bool) -> "TrainConfig":
         """A copy with defaults that depend on the policy filled in (what config.yaml records)."""
         from .algorithm import get_algorithm
@@ -268,6 +295,7 @@ class TrainConfig:
         if eval_temperature == 0:
             eval_samples = 1  # greedy answers of one task are all the same answer
         return dataclasses.replace(self, learning_rate=lr, steps=steps, max_completion_length=length,
+                                   dynamic_sampling=self.dynamic_sampling_mode(),
                                    eval_every=eval_every, eval_max_tokens=self.eval_max_tokens or length,
                                    lora=lora, gradient_checkpointing=checkpointing, micro_batch_size=micro,
                                    optimizer=optimizer, train_embeddings=embeddings,

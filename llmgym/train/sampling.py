@@ -4,6 +4,8 @@
 `--dynamic-sampling` decides what happens to the groups (one prompt's `num_generations` completions)
 whose rewards are all equal, which give GRPO and RLOO no policy gradient:
 
+    auto             the default: `drop` where that changes no update (grpo with TRL's default loss
+                     `dapo` and beta 0, `TrainConfig.dynamic_sampling_mode`), else `off`
     off              trained on as TRL does: zero advantage, full forward and backward cost
     drop             left out of the update: no forward or backward for their sequences
     fill[:tries=N]   left out, and replaced by groups of fresh prompts: up to N extra generation
@@ -70,7 +72,8 @@ class DynamicSampling:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise LLMGymError(f"dynamic_sampling must be one of {', '.join(MODES)}, got {self.mode!r}")
+            raise LLMGymError(f"dynamic_sampling must be one of {', '.join(MODES)} or auto (the default: drop where "
+                              f"that changes no update), got {self.mode!r}")
         if not isinstance(self.tries, int) or isinstance(self.tries, bool) or self.tries < 1:
             raise LLMGymError(f"dynamic_sampling tries must be an integer >= 1, got {self.tries!r}")
         if self.mode != "fill" and self.tries != 2:
