@@ -28,6 +28,9 @@ PLAIN = (type(None), bool, int, float, str)
 
 
 def _read_exact(fd, n):
+    # Raw reads of exactly what is asked, as the fork server's own helper does (this program cannot
+    # import it): a buffered reader could read the tests and nonce ahead into memory that the solution
+    # process, forked later, would inherit.
     buf = bytearray()
     while len(buf) < n:
         chunk = os.read(fd, n - len(buf))
