@@ -1,5 +1,6 @@
 """Step time of `llmgym train` against a plain TRL GRPOTrainer script, same model, data, reward
-and settings, measured one after the other in this process. Prints both and the ratio (goal <= 1.05).
+and settings (llmgym's flat-group drop off, so both do the same work), measured one after the other in
+this process. Prints both and the ratio (goal <= 1.05).
 
     python benchmarks/bench_train_step.py                 # tiny policy, 12 steps
     python benchmarks/bench_train_step.py --policy smollm2 --steps 6
@@ -8,6 +9,7 @@ and settings, measured one after the other in this process. Prints both and the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -62,7 +64,10 @@ def main() -> None:
     a = ap.parse_args()
     base = TrainConfig(env=a.env, policy=a.policy, steps=a.steps, eval_tasks=0, eval_every=0, save_every=0)
     is_tiny = a.policy.startswith("tiny")
-    cfg = base.resolved(is_tiny=is_tiny)
+    # The same work on both sides: llmgym's default leaves flat groups out of the backward pass
+    # (`--dynamic-sampling auto`), which TRL's script does not, and a shorter loss pass draws fewer
+    # random numbers, so the next step samples other completions. Off here; bench_learning measures it.
+    cfg = dataclasses.replace(base.resolved(is_tiny=is_tiny), dynamic_sampling="off")
     skip = 1 if a.steps > 2 else 0  # the first step of a run pays one-off warm-up in both
     trl_times, trl_lengths, ours, our_lengths = [], [], [], []
     # Alternating, so that a change in machine load between runs hits both sides alike.
