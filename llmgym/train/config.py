@@ -37,7 +37,6 @@ OPTIMIZERS = {"adamw": "adamw_torch", "adafactor": "adafactor"}
 EVAL_SAMPLES = 8  # sampled answers per held-out task of a pretrained policy
 BASE_DTYPES = ("auto", "float32", "bfloat16")
 AUTO = "auto"  # --dynamic-sampling's default, settled by TrainConfig.dynamic_sampling_mode
-TRL_DEFAULT_LOSS = "dapo"  # GRPOConfig's loss_type default (tests/test_dynamic_sampling.py reads TRL's)
 
 
 def _opt(default: Any, help: str, **kw: Any) -> Any:
@@ -262,9 +261,15 @@ class TrainConfig:
         from .algorithm import get_algorithm
 
         algorithm = get_algorithm(self.algo)
-        loss = (self.trl or {}).get("loss_type", TRL_DEFAULT_LOSS)
-        exact = getattr(algorithm, "group_sampling", False) and self.beta == 0
-        return "drop" if exact and loss in algorithm.flat_groups_add_nothing else "off"
+        if not (getattr(algorithm, "group_sampling", False) and self.beta == 0 and algorithm.flat_groups_add_nothing):
+            return "off"
+        loss = (self.trl or {}).get("loss_type")
+        if loss is None:  # not set with --trl: the default of the algorithm's TRL config, read from TRL
+            from .trl_options import config_class
+
+            trl_config = config_class(self.algo)
+            loss = {f.name: f.default for f in fields(trl_config)}.get("loss_type") if trl_config else None
+        return "drop" if loss in algorithm.flat_groups_add_nothing else "off"
 
     def resolved(self, *, is_tiny: bool) -> "TrainConfig":
         """A copy with defaults that depend on the policy filled in (what config.yaml records)."""
