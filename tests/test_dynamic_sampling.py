@@ -75,12 +75,15 @@ def backward_counter(counts: dict[int, int]):
     return build
 
 
-def run(tmp_path, mode: str, algo: str = "grpo", steps: int = 4) -> tuple[dict[int, dict], dict[int, int]]:
+def run(tmp_path, mode: str, algo: str = "grpo", steps: int = 4, **options) -> tuple[dict[int, dict], dict[int, int]]:
+    """A short run; `backward_counter` counts the forward's rows, so these runs use TRL's loss pass, one row
+    per sequence (`shared_prompt=False`; tests/test_shared_prompt.py shows the packed pass's update is the same)."""
     counts: dict[int, int] = {}
     out = tmp_path / f"{algo}-{mode.replace(':', '-')}"
+    options = {"shared_prompt": False, **options}
     train(TrainConfig(env="toyhalf", policy=TINY, algo=algo, steps=steps, save_every=0, eval_every=0, eval_tasks=2,
                       max_completion_length=6, train_tasks=40, num_generations=G, prompts_per_step=PROMPTS,
-                      dynamic_sampling=mode, out=str(out)), callbacks=[backward_counter(counts)])
+                      dynamic_sampling=mode, out=str(out), **options), callbacks=[backward_counter(counts)])
     rows = {r["step"]: r for r in RunDir(out).rows() if "reward" in r and "eval/reward" not in r}
     return rows, counts
 

@@ -1,5 +1,5 @@
 """The default run of a pretrained policy fits in about 2 GB: all weights with Adafactor (no momentum,
-factored second moments), micro-batches of 2 and activation recomputation, with the same update as one
+factored second moments), micro-batches of one group (its prompt computed once) and activation recomputation, with the same update as one
 pass over the step's batch; `--lora` trains an adapter on frozen weights (bf16 where the CPU runs it
 faster). A tiny model keeps the plain settings. See docs/training.md, "Memory"."""
 
@@ -22,7 +22,10 @@ def toy_envs():
 
 def test_a_pretrained_policy_trains_all_weights_in_micro_batches_with_recomputation():
     cfg = TrainConfig(env="math").resolved(is_tiny=False)
-    assert (cfg.lora, cfg.gradient_checkpointing, cfg.micro_batch_size) == (False, True, MICRO_BATCH_SIZE)
+    # A micro-batch is one group, run as one packed row with its prompt once (llmgym.train.shared_prompt).
+    assert (cfg.lora, cfg.gradient_checkpointing, cfg.micro_batch_size) == (False, True, cfg.num_generations)
+    assert TrainConfig(env="math", shared_prompt=False).resolved(is_tiny=False).micro_batch_size == MICRO_BATCH_SIZE
+    assert TrainConfig(env="math", algo="sft").resolved(is_tiny=False).micro_batch_size == MICRO_BATCH_SIZE
     assert cfg.optimizer == "adafactor" and cfg.learning_rate == pytest.approx(2e-6)
     lora = TrainConfig(env="math", lora=True).resolved(is_tiny=False)
     assert lora.learning_rate == pytest.approx(2e-6 * LORA_LR_SCALE)  # the adapter's rate, not all weights'

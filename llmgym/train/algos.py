@@ -163,6 +163,12 @@ def rl_trainer(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: 
                           processing_class=tokenizer, callbacks=callbacks, peft_config=_peft(cfg), **tools)
     if sampler is not None:
         trainer.llmgym_sampler = sampler.install(trainer)
+    if cfg.shared_prompt:
+        from .shared_prompt import install
+
+        why = install(trainer)
+        if why is not None:
+            print(f"--shared-prompt: TRL's loss pass instead ({why})")
     _lean_autocast(trainer)
     return trainer
 

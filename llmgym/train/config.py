@@ -113,9 +113,14 @@ class TrainConfig:
     gradient_checkpointing: bool | None = _opt(None, "recompute activations in backward to save memory (default: on "
                                                      "for pretrained policies, off for models under 10M parameters, "
                                                      "where it slows a step by about a third and saves little)")
+    shared_prompt: bool = _opt(True, "grpo/rloo: compute each group's prompt once in the loss pass (one packed "
+                                     "row per prompt with a block attention mask; the same log-probabilities "
+                                     "and gradients; llmgym.train.shared_prompt); TRL's pass where the "
+                                     "attention takes no custom mask (flash attention)")
     micro_batch_size: int | None = _opt(None, "sequences per forward/backward pass: a step's batch runs in "
-                                              "micro-batches whose gradients add up to the same update (default 1 "
-                                              "for pretrained policies, the whole batch for models under 10M "
+                                              "micro-batches whose gradients add up to the same update (default "
+                                              "for pretrained policies: one group, num_generations, with "
+                                              "--shared-prompt, else 1; the whole batch for models under 10M "
                                               "parameters)")
     guard: str = _opt("stop", "over-optimisation guard of grpo/rloo/bon runs against a learned reward (rlhf env): "
                               "stop|watch|off[:KEY=VALUE,...], e.g. stop:eval_every=10,patience=3,"
@@ -289,7 +294,10 @@ class TrainConfig:
         if self.learning_rate is None and lora and not is_tiny:
             lr = float(f"{lr * LORA_LR_SCALE:.6g}")  # 2e-05 in config.yaml, not 1.9999999999999998e-05
         checkpointing = self.gradient_checkpointing if self.gradient_checkpointing is not None else not is_tiny
-        micro = self.micro_batch_size or (None if is_tiny else MICRO_BATCH_SIZE)
+        # A shared-prompt pass runs a group as one packed row: a micro-batch of one group costs about what
+        # one sequence did (docs/training.md, "Where a step's time goes").
+        group_rl = getattr(algorithm, "group_sampling", False) and self.shared_prompt
+        micro = self.micro_batch_size or (None if is_tiny else self.num_generations if group_rl else MICRO_BATCH_SIZE)
         optimizer = self.optimizer or ("adamw" if is_tiny else "adafactor")
         embeddings = self.train_embeddings if self.train_embeddings is not None else is_tiny
         # Sampled held-out answers resolve small gains (an interval over tasks and samples); a tiny model's
