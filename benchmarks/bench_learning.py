@@ -11,10 +11,11 @@ Variants, each in its own process, one after the other, each stopped by the same
   function. It sets what any user sets (learning rate, batch, group size, completion length,
   temperature, seed), to llmgym's defaults for full-weight training of the policy, and leaves every
   other field at TRL's default. It trains every weight, as a plain script does.
-- `llmgym train` with its defaults (which leave zero-variance groups out of the backward pass,
-  `--dynamic-sampling auto`), with `--curriculum adaptive`, `--dynamic-sampling fill` and both, and with
-  `--bf16` (the loss pass in bf16 mixed precision), where `llmgym train` has those flags (otherwise the
-  variant is reported as not available). Its own
+- `llmgym train` with its defaults (each group's prompt computed once in the loss pass,
+  `--shared-prompt`; zero-variance groups left out of the backward pass, `--dynamic-sampling auto`),
+  with `--curriculum adaptive`, `--dynamic-sampling fill` and both, with `--bf16` (the loss pass in
+  bf16 mixed precision) and with `--no-shared-prompt` (TRL's loss pass), where `llmgym train` has
+  those flags (otherwise the variant is reported as not available). Its own
   held-out evaluation and checkpoints are off (`--eval-tasks 0 --save-every 0`): the benchmark
   evaluates, outside the budget, and the clock stops the run (`--steps` is only a cap).
 
@@ -59,12 +60,13 @@ VARIANTS: list[tuple[str, str, list[str] | None]] = [
     ("both", "llmgym --curriculum adaptive --dynamic-sampling fill",
      ["--curriculum", "adaptive", "--dynamic-sampling", "fill"]),
     ("bf16", "llmgym --bf16 (mixed precision)", ["--bf16"]),
+    ("unshared", "llmgym --no-shared-prompt", ["--no-shared-prompt"]),
 ]
 W = max(len(label) for _, label, _ in VARIANTS) + 1  # the label column of the tables
 # What config.yaml says of each llmgym run, shown next to the baseline's GRPOConfig values.
 SHOWN = ("learning_rate", "prompts_per_step", "num_generations", "max_completion_length", "temperature", "lora",
          "base_dtype", "rollout_dtype", "bf16", "optimizer", "train_embeddings", "micro_batch_size",
-         "gradient_checkpointing", "curriculum", "dynamic_sampling")
+         "gradient_checkpointing", "shared_prompt", "curriculum", "dynamic_sampling")
 
 
 # ---------------------------------------------------------------- the parent ------------------------------

@@ -11,7 +11,7 @@ same load, and the table gives each figure beside the default's with the ratio.
     .venv/bin/python benchmarks/bench_train_memory.py --variant "fp32 base=--base-dtype float32"
 
 Variants (NAME=FLAGS): `default` is `llmgym train` with every default (all weights but the embeddings,
-Adafactor, micro-batches of 1, activation recomputation, bf16 rollouts where faster); `lora` adds `--lora` (an adapter on frozen weights, bf16 where
+Adafactor, micro-batches of one group run as a packed shared-prompt row, activation recomputation, bf16 rollouts where faster); `lora` adds `--lora` (an adapter on frozen weights, bf16 where
 `fast_cpu_dtype` measures it faster); `old` is the previous default (all weights in fp32, AdamW, the
 step's 16 sequences in one pass, no recomputation). Each variant also leaves `NAME.rss.tsv`, the tree's
 RSS second by second beside the last line its log had then, to place the peak in the run.

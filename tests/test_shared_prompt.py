@@ -63,10 +63,15 @@ def _grads(model, logps, weights):
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("attention,checkpointing", [("sdpa", False), ("eager", False), ("sdpa", True)])
-def test_packed_pass_matches_trl(attention, checkpointing):
+@pytest.mark.parametrize("attention,checkpointing,row_tokens", [
+    ("sdpa", False, shared_prompt.ROW_TOKENS), ("eager", False, shared_prompt.ROW_TOKENS),
+    ("sdpa", True, shared_prompt.ROW_TOKENS),
+    ("sdpa", False, 12),  # groups split over several packed rows
+])
+def test_packed_pass_matches_trl(attention, checkpointing, row_tokens, monkeypatch):
     import contextlib
 
+    monkeypatch.setattr(shared_prompt, "ROW_TOKENS", row_tokens)
     model = _model(attention, checkpointing=checkpointing)
     input_ids, attention_mask, c = _batch()
     ref_logps, ref_entropy = _trl_pass(model, input_ids, attention_mask, c)

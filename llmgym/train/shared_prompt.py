@@ -37,6 +37,7 @@ from typing import Any, Iterator
 
 # Attention implementations that read a 4D mask as given: a boolean one (sdpa) or an additive one (eager).
 MASKS = {"sdpa": "bool", "eager": "additive"}
+ROW_TOKENS = 1024  # most tokens of one packed row (`_rows_within`)
 VOCAB_TILE = 1024  # vocabulary columns per tile of TRL's fused LM head on CPU (`_narrow_vocab_tiles`)
 # TRL arguments that mark inputs this pass does not pack (images, MoE routing).
 UNPACKED = ("pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes", "num_tiles",
@@ -78,7 +79,8 @@ def groups_of(prompt_ids: Any, prompt_mask: Any) -> list[tuple[Any, list[int]]]:
 
 
 def pack(prompt_ids: Any, prompt_mask: Any, completion_ids: Any, completion_mask: Any) -> dict[str, Any]:
-    """One packed row per distinct prompt (the module docstring's layout), padded to the longest:
+    """One packed row per distinct prompt (the module docstring's layout; a group longer than
+    `ROW_TOKENS` takes several), padded to the longest:
     `input_ids`, `position_ids`, `shift_labels` (-100 where nothing is scored), `segments` (0 for the
     prompt, k for the k-th completion, a distinct negative id per padding position) and `index`, shaped
     like `completion_ids`: where in the flattened (rows x width) output each completion token's figure
@@ -101,6 +103,7 @@ def pack(prompt_ids: Any, prompt_mask: Any, completion_ids: Any, completion_mask
     # A completion's segment ends at its last scored token (at least one position).
     at = torch.arange(1, completion_mask.shape[1] + 1, device=completion_mask.device)
     spans = (completion_mask.ne(0) * at).amax(dim=1).clamp(min=1).tolist()
+    groups = [(tokens, part) for tokens, rows in groups for part in _rows_within(rows, spans, len(tokens) - 1)]
     width = max(len(tokens) - 1 + sum(spans[r] for r in rows) for tokens, rows in groups)
     device = completion_ids.device
     ids = torch.zeros(len(groups), width, dtype=completion_ids.dtype, device=device)
@@ -125,6 +128,25 @@ def pack(prompt_ids: Any, prompt_mask: Any, completion_ids: Any, completion_mask
             start += n
     return {"input_ids": ids, "position_ids": positions, "shift_labels": labels, "segments": segments,
             "index": index}
+
+
+def _rows_within(rows: list[int], spans: list[int], shared: int) -> list[list[int]]:
+    """A group's rows split into packed rows of at most `ROW_TOKENS` tokens (at least one completion
+    each): a packed row's attention grows with the square of its length, and past ~1k tokens it costs
+    more than the shared prompt saves.
+
+    >>> _rows_within([0, 1, 2], [400, 400, 400], 100)
+    [[0, 1], [2]]
+    """
+    parts: list[list[int]] = []
+    used = ROW_TOKENS
+    for row in rows:
+        if used + spans[row] > ROW_TOKENS:
+            parts.append([])
+            used = shared
+        parts[-1].append(row)
+        used += spans[row]
+    return parts
 
 
 def attention_mask(segments: Any, kind: str, dtype: Any) -> Any:
