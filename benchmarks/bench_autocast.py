@@ -48,6 +48,12 @@ def child(config: str, length: int, passes: int) -> dict:
             loss = logits.float().log_softmax(-1).gather(-1, ids[:, -48:, None]).mean()
         loss.backward()
 
+    return timed(one_pass, passes, loaded)
+
+
+def timed(one_pass, passes: int, loaded: int) -> dict:
+    """The fastest of `passes` runs of `one_pass` after one warm-up, and this process's peak RSS (in all
+    and above `loaded`, an earlier `ru_maxrss`); benchmarks/bench_shared_prompt.py uses it too."""
     one_pass()
     best = float("inf")
     for _ in range(passes):

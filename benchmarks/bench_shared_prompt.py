@@ -23,7 +23,8 @@ import json
 import resource
 import subprocess
 import sys
-import time
+
+from bench_autocast import timed
 
 CONFIGS = ("trl, micro 1", "trl, micro 8", "shared")
 
@@ -68,14 +69,7 @@ def child(config: str, prompt: int, completion: int, group: int, passes: int) ->
             for row in range(group):
                 trl_pass(slice(row, row + 1))
 
-    one_pass()
-    best = float("inf")
-    for _ in range(passes):
-        t0 = time.perf_counter()
-        one_pass()
-        best = min(best, time.perf_counter() - t0)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": best, "peak_mib": peak / 1024, "over_loaded_mib": (peak - loaded) / 1024}
+    return timed(one_pass, passes, loaded)
 
 
 def main() -> None:
