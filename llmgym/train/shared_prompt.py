@@ -222,11 +222,7 @@ def group_rows(batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
             joined[key] = [x for b in batches for x in b[key]]
         else:
             joined[key] = first
-    order: dict[tuple[int, ...], list[int]] = {}
-    mask = joined["prompt_mask"].bool()
-    for row in range(joined["prompt_ids"].shape[0]):
-        order.setdefault(tuple(joined["prompt_ids"][row][mask[row]].tolist()), []).append(row)
-    rows = [r for rs in order.values() for r in rs]
+    rows = [r for _, rs in groups_of(joined["prompt_ids"], joined["prompt_mask"]) for r in rs]
     size = sizes[0]
     out = []
     for i in range(len(batches)):
