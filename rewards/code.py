@@ -25,8 +25,9 @@ _PYTHON_TAGS = ("", "python", "python3", "py")
 
 def _harness_source() -> str:
     from llmgym.sandbox import harness
+    from llmgym.sandbox.pool import with_wire
 
-    return Path(harness.__file__).read_text()
+    return with_wire(Path(harness.__file__))
 
 
 def extract_code(completion: str) -> str | None:

@@ -19,6 +19,9 @@ with any capability). Then for each request `{"code", "stdin", "limits"}` one ch
 
 The server is made non-dumpable: code running as the same uid can then neither ptrace it nor open
 its `/proc/<pid>/mem` or `/proc/<pid>/fd`, so it cannot forge responses or steal the host channel.
+
+The message helpers (`read_exact`, `send_message`, `recv_message`) come from `wire.py`, whose source
+the host puts in front of this one.
 """
 
 import _signal
@@ -29,7 +32,6 @@ import resource
 import select
 import shutil
 import signal
-import struct
 import sys
 import time
 import gc
@@ -57,28 +59,6 @@ def _prctl(option, value):
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(option, value, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl failed")
-
-
-def _read_exact(fd, n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = os.read(fd, n - len(buf))
-        if not chunk:
-            raise EOFError
-        buf += chunk
-    return bytes(buf)
-
-
-def _recv():
-    (length,) = struct.unpack(">I", _read_exact(REQ_FD, 4))
-    return json.loads(_read_exact(REQ_FD, length))
-
-
-def _send(obj):
-    data = json.dumps(obj).encode()
-    data = struct.pack(">I", len(data)) + data
-    while data:
-        data = data[os.write(RESP_FD, data):]
 
 
 def _capabilities():
@@ -375,8 +355,9 @@ def main():
     # Something (a test, a bug) may signal us: keep serving rather than die with a traceback.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, signal.SIG_IGN)
-    _send({"hello": True, "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(),
-           "pid": os.getpid(), "caps": _capabilities(), "sandboxed": SANDBOXED, "python": sys.version.split()[0]})
+    send_message(RESP_FD, {"hello": True, "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(),
+                           "pid": os.getpid(), "caps": _capabilities(), "sandboxed": SANDBOXED,
+                           "python": sys.version.split()[0]})
     _warm_up()
     # Objects that exist now are never collected: forked children then do not touch (and copy)
     # their pages, which makes each fork cheaper.
@@ -384,7 +365,7 @@ def main():
     counter = 0
     while True:
         try:
-            request = _recv()
+            request = recv_message(REQ_FD)
         except EOFError:
             return
         counter += 1
@@ -396,7 +377,7 @@ def main():
                         "duration": 0.0, "leftovers": 0, "clean": False}
             _kill_all_but_me()
             _reap_all()
-        _send(response)
+        send_message(RESP_FD, response)
 
 
 if __name__ == "__main__":

@@ -13,45 +13,20 @@ non-dumpable (inherited from the fork server), so neither can ptrace or read the
 stdin: 16 ASCII digits giving the length of part 1, part 1 = JSON {"code", "entry_point"},
 then part 2 = JSON {"setup": [sources], "units": [sources], "nonce"}.
 stdout: `{"nonce", "passed": [bool per unit], "failure"}` or `{"nonce", "error": kind, "detail"}`.
+
+The message helpers (`read_exact`, `send_message`, `recv_message`) come from `wire.py`, whose
+source the host puts in front of this one: this program cannot import llmgym.
 """
 
 import builtins
 import json
 import os
 import signal
-import struct
 import sys
 
 MAX_MESSAGE = 16 << 20
 MAX_DEPTH = 64
 PLAIN = (type(None), bool, int, float, str)
-
-
-def _read_exact(fd, n):
-    # Raw reads of exactly what is asked, as the fork server's own helper does (this program cannot
-    # import it): a buffered reader could read the tests and nonce ahead into memory that the solution
-    # process, forked later, would inherit.
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = os.read(fd, n - len(buf))
-        if not chunk:
-            raise EOFError
-        buf += chunk
-    return bytes(buf)
-
-
-def _send(fd, obj):
-    data = json.dumps(obj).encode("utf-8", "surrogatepass")
-    data = struct.pack(">I", len(data)) + data
-    while data:
-        data = data[os.write(fd, data):]
-
-
-def _recv(fd):
-    (n,) = struct.unpack(">I", _read_exact(fd, 4))
-    if n > MAX_MESSAGE:
-        raise ValueError("message too large")
-    return json.loads(_read_exact(fd, n))
 
 
 def encode(x, depth=0):
@@ -107,20 +82,20 @@ def serve(code, entry_point, calls_fd, results_fd):
     try:
         compiled = compile(code, "<solution>", "exec")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
-        _send(results_fd, {"syntax_error": "%s: %s" % (type(exc).__name__, exc)})
+        send_message(results_fd, {"syntax_error": "%s: %s" % (type(exc).__name__, exc)})
         return
-    _send(results_fd, {"compiled": True})
+    send_message(results_fd, {"compiled": True})
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     try:
         exec(compiled, namespace)
     except BaseException as exc:
-        _send(results_fd, {"module_error": "%s: %s" % (type(exc).__name__, str(exc)[:300])})
+        send_message(results_fd, {"module_error": "%s: %s" % (type(exc).__name__, str(exc)[:300])})
         return
     fn = namespace.get(entry_point)
-    _send(results_fd, {"loaded": callable(fn)})
+    send_message(results_fd, {"loaded": callable(fn)})
     while True:
         try:
-            request = _recv(calls_fd)
+            request = recv_message(calls_fd, MAX_MESSAGE)
         except EOFError:
             return
         try:
@@ -128,7 +103,7 @@ def serve(code, entry_point, calls_fd, results_fd):
             reply = {"r": encode(result)}
         except BaseException as exc:
             reply = {"e": [type(exc).__name__, str(exc)[:300]]}
-        _send(results_fd, reply)
+        send_message(results_fd, reply)
 
 
 class SolutionGone(BaseException):
@@ -143,8 +118,8 @@ class Candidate:
 
     def __call__(self, *args, **kwargs):
         try:
-            _send(self.calls_fd, {"a": encode(list(args)), "k": encode(dict(kwargs))})
-            reply = _recv(self.results_fd)
+            send_message(self.calls_fd, {"a": encode(list(args)), "k": encode(dict(kwargs))})
+            reply = recv_message(self.results_fd, MAX_MESSAGE)
         except (EOFError, OSError, ValueError) as exc:
             raise SolutionGone("the solution process exited or broke the protocol (%s)" % type(exc).__name__)
         if "e" in reply:
@@ -158,7 +133,7 @@ class Candidate:
 
 def main():
     sys.set_int_max_str_digits(0)
-    head = json.loads(_read_exact(0, int(_read_exact(0, 16))))
+    head = json.loads(read_exact(0, int(read_exact(0, 16))))
     calls_r, calls_w = os.pipe()
     results_r, results_w = os.pipe()
     pid = os.fork()
@@ -207,10 +182,10 @@ def main():
         os._exit(0)
 
     try:
-        first = _recv(results_r)
+        first = recv_message(results_r, MAX_MESSAGE)
         if "syntax_error" in first:
             finish(error="syntax_error", detail=first["syntax_error"])
-        loaded = _recv(results_r)
+        loaded = recv_message(results_r, MAX_MESSAGE)
     except (EOFError, OSError, ValueError):
         gone("while loading")
     if "module_error" in loaded:

@@ -46,12 +46,19 @@ log = logging.getLogger(__name__)
 UNSAFE_ENV = "LLMGYM_UNSAFE_NO_SANDBOX"
 SANDBOX_UID = int(os.environ.get("LLMGYM_SANDBOX_UID", "65534"))
 INSTALL_HINT = "install it with `apt-get install -y bubblewrap`"
-FORKSERVER_SOURCE = (Path(__file__).with_name("forkserver.py")).read_text()
 # Output is capped at 1 MiB; JSON escaping of control characters can make that ~6 MiB.
 MAX_RESPONSE_BYTES = 16 << 20
 HOST_GRACE_S = 3.0  # the fork server enforces the deadline; the host only catches a stuck sandbox
 TMP_SIZE_BYTES = 64 << 20
 _ids = itertools.count()
+
+
+def with_wire(program: Path) -> str:
+    """The source of a sandboxed program with `wire.py`'s message helpers in front, to run as `-c`."""
+    return Path(__file__).with_name("wire.py").read_text() + "\n\n" + program.read_text()
+
+
+FORKSERVER_SOURCE = with_wire(Path(__file__).with_name("forkserver.py"))
 
 
 def unsafe_mode() -> bool:
