@@ -16,11 +16,10 @@ travels to the GPU machine (the embedded SmolLM2 package is 93 MB):
 - training: the `tiny` policy (character tokenizer) at SmolLM2-135M's width and depth, saved to a
   folder (`--policy hf:path=DIR`, so TRL's colocated vLLM can load it by path), `llmgym train --env
   math --steps N`; s/step and tokens/s (prompt and completion tokens, TRL's `num_tokens`) from the
-  run's metrics.jsonl, peak GPU memory from torch. The first step (warm-up, vLLM's start) is left out of the means when there are more.
+  run's metrics.jsonl, peak GPU memory from torch. The first step (warm-up, vLLM's start) is left
+  out of the means when there are more.
 
-Where vLLM is not importable (this workplace's H200 image has no vLLM, and its wheel is far over what
-travels to that machine), its rows say so in one line each and the rest still runs. On that machine
-TRL and llmgym's pure-Python needs travel as wheels: see docs/training.md, "The GPU check".
+Where vLLM is not importable, its rows say so in one line each and the rest still runs.
 
 A figure, not a test: nothing here passes or fails, except a run with no GPU and no `--device cpu`,
 which is one line and exit 2.
