@@ -66,17 +66,23 @@ def encode(tokenizer: Any, chats: list[list[dict[str, str]]]) -> Any:
         tokenizer.padding_side = side
 
 
-def generate_seconds(model: Any, tokenizer: Any, enc: Any, new_tokens: int, cache: str) -> float:
+def generate_seconds(model: Any, pad_token_id: int, enc: Any, new_tokens: int, cache: str = "dynamic") -> float:
+    """Seconds of one sampling call of exactly `new_tokens` tokens per row (EOS suppressed), on the model's device."""
     import torch
 
     kwargs: dict[str, Any] = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True,
-                                  temperature=0.7, top_p=1.0, top_k=0, pad_token_id=tokenizer.pad_token_id)
+                                  temperature=0.7, top_p=1.0, top_k=0, pad_token_id=pad_token_id)
     if cache == "static":
         kwargs["cache_implementation"] = "static"
     torch.manual_seed(0)
+    cuda = model.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
     t0 = time.perf_counter()
     with torch.inference_mode():
         out = model.generate(**enc, **kwargs)
+    if cuda:
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     assert out.shape[1] - enc["input_ids"].shape[1] == new_tokens, "EOS was not suppressed"
     return seconds
@@ -85,7 +91,7 @@ def generate_seconds(model: Any, tokenizer: Any, enc: Any, new_tokens: int, cach
 def static_cache_works(model: Any, tokenizer: Any, enc: Any) -> str | None:
     """None where `generate` runs with a static cache here, else the reason it does not."""
     try:
-        generate_seconds(model, tokenizer, {k: v[:1] for k, v in enc.items()}, 2, "static")
+        generate_seconds(model, tokenizer.pad_token_id, {k: v[:1] for k, v in enc.items()}, 2, "static")
     except Exception as exc:  # noqa: BLE001 - any failure means "not supported here", reported as a line
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     return None
@@ -119,8 +125,8 @@ def hf_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
         prompt_len = enc["input_ids"].shape[1]
         for dtype, model in models.items():
             for cache in caches:
-                generate_seconds(model, tok, enc, 2, cache)  # warm-up: kernels, allocator, cache buffers
-                best = min(generate_seconds(model, tok, enc, args.new_tokens, cache) for _ in range(args.repeats))
+                generate_seconds(model, tok.pad_token_id, enc, 2, cache)  # warm-up: kernels, allocator, cache buffers
+                best = min(generate_seconds(model, tok.pad_token_id, enc, args.new_tokens, cache) for _ in range(args.repeats))
                 rows.append({"engine": "hf", "batch": batch, "dtype": dtype, "cache": cache,
                              "prompt_tokens": prompt_len, "seconds": best,
                              "tokens_per_s": batch * args.new_tokens / best})

@@ -38,12 +38,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_rollout import generate_seconds  # this folder is on sys.path when a script here runs
+
+from llmgym.train.rundir import RunDir
+
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN_CHILD = "--train-child"
 SMOLLM2_SHAPE = dict(hidden_size=576, num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
                      intermediate_size=1536, vocab_size=49152, tie_word_embeddings=True)
-
-
+PAD_ID = 2  # the generation model's EOS, used as its pad
 QUICK_SHAPE = dict(SMOLLM2_SHAPE, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                    intermediate_size=128)
 
@@ -54,8 +57,8 @@ def generation_model(folder: Path, device: str, shape: dict[str, Any]) -> Any:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(**shape, max_position_embeddings=2048, bos_token_id=1, eos_token_id=2,
-                         pad_token_id=2)
+    config = LlamaConfig(**shape, max_position_embeddings=2048, bos_token_id=1, eos_token_id=PAD_ID,
+                         pad_token_id=PAD_ID)
     model = LlamaForCausalLM(config)
     model.save_pretrained(folder)
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
@@ -73,26 +76,15 @@ def hf_tokens_per_s(model: Any, batch: int, new_tokens: int, repeats: int) -> fl
     import torch
 
     ids = torch.tensor(prompt_ids(batch), device=model.device)
-    kwargs = dict(attention_mask=torch.ones_like(ids), do_sample=True, temperature=0.7, top_p=1.0, top_k=0,
-                  pad_token_id=2)
-
-    def once(n: int) -> float:
-        if model.device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            out = model.generate(ids, max_new_tokens=n, min_new_tokens=n, **kwargs)
-        if model.device.type == "cuda":
-            torch.cuda.synchronize()
-        assert out.shape[1] - ids.shape[1] == n, "EOS was not suppressed"
-        return time.perf_counter() - t0
-
-    once(2)  # warm-up: kernels, allocator
-    return batch * new_tokens / min(once(new_tokens) for _ in range(repeats))
+    enc = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    generate_seconds(model, PAD_ID, enc, 2)  # warm-up: kernels, allocator
+    return batch * new_tokens / min(generate_seconds(model, PAD_ID, enc, new_tokens) for _ in range(repeats))
 
 
-def vllm_missing() -> str | None:
+def vllm_missing(device: str) -> str | None:
     """Why vLLM cannot run here, or None."""
+    if device != "cuda":
+        return "vLLM runs on a GPU only"
     try:
         import vllm  # noqa: F401
     except ImportError as exc:
@@ -100,10 +92,11 @@ def vllm_missing() -> str | None:
     return None
 
 
-def vllm_rows(folder: Path, batches: list[int], new_tokens: int, repeats: int) -> list[dict[str, Any]]:
+def vllm_rows(folder: Path, batches: list[int], new_tokens: int, repeats: int, device: str) -> list[dict[str, Any]]:
     """vLLM's offline engine on the same model and prompts; one row saying why where it cannot run."""
-    if vllm_missing():
-        return [{"engine": "vllm", "skipped": vllm_missing()}]
+    why = vllm_missing(device)
+    if why:
+        return [{"engine": "vllm", "skipped": why}]
     import vllm
 
     llm = vllm.LLM(model=str(folder), skip_tokenizer_init=True, dtype="bfloat16", gpu_memory_utilization=0.3,
@@ -128,8 +121,9 @@ def vllm_rows(folder: Path, batches: list[int], new_tokens: int, repeats: int) -
 def train_row(policy_dir: Path, steps: int, use_vllm: bool, device: str, quick: bool) -> dict[str, Any]:
     """`llmgym train` in a child process (a fresh CUDA context, vLLM's memory freed after), read back."""
     name = "grpo+vllm" if use_vllm else "grpo"
-    if use_vllm and vllm_missing():
-        return {"engine": name, "skipped": vllm_missing()}
+    why = vllm_missing(device) if use_vllm else None
+    if why:
+        return {"engine": name, "skipped": why}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         cmd = ["--env", "math", "--policy", f"hf:path={policy_dir}",
@@ -146,7 +140,7 @@ def train_row(policy_dir: Path, steps: int, use_vllm: bool, device: str, quick: 
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             return {"engine": name, "skipped": f"llmgym train exited {proc.returncode}: {tail[0]}"}
-        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        rows = RunDir(out).rows()
     steps_rows = [r for r in rows if "step_time" in r and "reward" in r]
     timed = steps_rows[1:] or steps_rows  # the first step pays warm-up (and vLLM's start)
     peak = next((int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("PEAK_GPU_BYTES")), 0)
@@ -216,15 +210,9 @@ def main() -> int:
         del model
         if a.device == "cuda":
             torch.cuda.empty_cache()
-            rows += vllm_rows(gen_dir, batches, a.new_tokens, a.repeats)
-        else:
-            rows.append({"engine": "vllm", "skipped": "vLLM runs on a GPU only"})
+        rows += vllm_rows(gen_dir, batches, a.new_tokens, a.repeats, a.device)
         tiny_policy_dir(policy_dir, shape)
-        for use_vllm in (False, True):
-            if use_vllm and a.device == "cpu":
-                rows.append({"engine": "grpo+vllm", "skipped": "vLLM runs on a GPU only"})
-                continue
-            rows.append(train_row(policy_dir, a.steps, use_vllm, a.device, a.quick))
+        rows += [train_row(policy_dir, a.steps, use_vllm, a.device, a.quick) for use_vllm in (False, True)]
     print_table(rows)
     if a.json:
         from llmgym.io import atomic_write_text
