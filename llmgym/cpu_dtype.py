@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from llmgym.memory import trim
+
 # What `fast_cpu_dtype` measured, once per process: the answer depends on the CPU, not on the model.
 _FAST_CPU_DTYPE: str | None = None
 # bf16 must beat fp32 by this much to be chosen: it rounds weights to 8 bits of mantissa, so a tie
@@ -209,6 +211,7 @@ def sample_in(model: Any, dtype: str) -> bool:
             return own_generate(copy, *args, **kwargs)
         finally:
             del copy
+            trim()  # the copy's pages leave before the loss pass allocates its gradients (llmgym.memory)
 
     generate.llmgym_rollout_dtype = dtype  # what `rollout_dtype_of` reads
     model.generate = generate

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+from typing import Any
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 
@@ -52,3 +53,82 @@ def trim() -> bool:
     """Give the heap's free pages back to the system (`malloc_trim(0)`); False without glibc."""
     libc = _libc()
     return bool(libc is not None and hasattr(libc, "malloc_trim") and libc.malloc_trim(0))
+
+
+def flat_gradients(model: Any) -> Any:
+    """Give `model`'s trainable parameters their gradients as views of one zeroed buffer per dtype, at
+    the first forward pass with gradients of each optimizer step (when none of them holds a gradient
+    yet); returns the hook's handle (`.remove()` undoes it).
+
+    Without it each parameter's gradient is the tensor its first backward pass computed, carved from
+    glibc's heap between that pass's short-lived temporaries; when those are freed the gaps stay
+    resident beside 400 MiB of gradients that live until the optimizer step. One buffer that large is
+    a mapping of its own (above glibc's mmap threshold), away from the heap, and returns to the system
+    at once when the trainer drops the gradients after the step (`zero_grad(set_to_none=True)`).
+    Autograd accumulates into an existing gradient in place, so the update is the same bit for bit
+    (tests/test_memory_defaults.py). Measured with benchmarks/bench_train_memory.py (docs/training.md,
+    "Memory"). For one CPU process: on a GPU PyTorch's caching allocator already keeps blocks apart,
+    and a distributed run's gradients go through DDP's buckets."""
+    import torch
+
+    def allocate(module: Any, args: Any) -> None:
+        if not torch.is_grad_enabled():
+            return  # generation, and TRL's log-probabilities under no_grad
+        params = [p for p in module.parameters() if p.requires_grad]
+        if not params or any(p.grad is not None for p in params):
+            return  # a later micro-batch of the step: its gradients accumulate into the same views
+        groups: dict[tuple[Any, Any], list[Any]] = {}
+        for p in params:
+            groups.setdefault((p.dtype, p.device), []).append(p)
+        for (dtype, device), group in groups.items():
+            buffer = torch.zeros(sum(p.numel() for p in group), dtype=dtype, device=device)
+            offset = 0
+            for p in group:
+                p.grad = buffer[offset:offset + p.numel()].view_as(p)
+                offset += p.numel()
+
+    return model.register_forward_pre_hook(allocate)
+
+
+def eager_optimizer_state(optimizer: Any) -> int:
+    """Create transformers' `Adafactor` state for every trainable parameter now, before the first step;
+    returns how many parameters it set up (0 for any other optimizer, or where the state exists: a
+    resumed run's).
+
+    Adafactor creates each parameter's state inside its first step: two small factored second-moment
+    vectors and a 0-d RMS, allocated between that parameter's update temporaries (each as large as the
+    parameter). Those small, long-lived blocks land inside the temporaries' freed space and split it,
+    so the next parameter's temporaries take fresh heap: measured on the default SmolLM2 run, the first
+    step's heap grew by up to ~700 MiB of free but resident memory in some runs and not in others
+    (docs/training.md, "Memory"), a 2.3 GB peak instead of 1.8. Created here, in one go before any
+    temporary exists, they are exactly the zeros the first step would make (`Adafactor.step`'s own
+    initialisation, which then finds them present), so the updates do not change."""
+    import torch
+
+    inner = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper
+    try:
+        from transformers.optimization import Adafactor
+    except ImportError:  # pragma: no cover - transformers always has it
+        return 0
+    if not isinstance(inner, Adafactor):
+        return 0
+    made = 0
+    for group in inner.param_groups:
+        for p in group["params"]:
+            if not p.requires_grad or inner.state.get(p):
+                continue  # (`state` is a defaultdict: a lookup alone would add an empty entry)
+            state = inner.state[p]
+            # the dtype Adafactor's step computes in: a half-precision gradient is cast to fp32 first
+            dtype = torch.float32 if p.dtype in (torch.float16, torch.bfloat16) else p.dtype
+            shape = p.shape
+            state["step"] = 0
+            if group["beta1"] is not None:
+                state["exp_avg"] = torch.zeros(shape, dtype=dtype, device=p.device)
+            if len(shape) >= 2:
+                state["exp_avg_sq_row"] = torch.zeros(shape[:-1], dtype=dtype, device=p.device)
+                state["exp_avg_sq_col"] = torch.zeros(shape[:-2] + shape[-1:], dtype=dtype, device=p.device)
+            else:
+                state["exp_avg_sq"] = torch.zeros(shape, dtype=dtype, device=p.device)
+            state["RMS"] = 0
+            made += 1
+    return made

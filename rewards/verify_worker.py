@@ -15,7 +15,7 @@ So the client here sends each comparison to a long-lived child process over a pi
 
 Works from any thread (calls are serialised per process by a lock) and in forked children of a
 process pool (each process starts its own worker; the pid is checked on every call).
-Run as ``python -m llmgym.rewards.verify_worker`` it *is* the child.
+Run as a script (``python -P verify_worker.py``) it *is* the child.
 """
 
 from __future__ import annotations
@@ -49,8 +49,11 @@ class _Worker:
         # one thread is all sympy needs; BLAS thread pools would only eat the capped address space
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                    MKL_NUM_THREADS="1")
+        # This file run as a script, not `-m llmgym.rewards.verify_worker`: the child then imports only
+        # math-verify, not the llmgym package (gymnasium, numpy, pluggy: 32 of its 90 MiB). `-P` keeps
+        # this folder off sys.path, where code.py would shadow the standard library's `code`.
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llmgym.rewards.verify_worker"],
+            [sys.executable, "-P", os.path.abspath(__file__)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
         )
         self.buffer = b""

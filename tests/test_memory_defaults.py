@@ -122,3 +122,124 @@ def test_frozen_embeddings_stay_put_while_every_block_learns_with_recomputation(
     assert torch.equal(final[embedding], start[embedding])
     blocks = [n for n in start["trainable"] if ".layers." in n]
     assert blocks and all(not torch.equal(final[n], start[n]) for n in blocks if n.endswith("proj.weight"))
+
+
+def _tiny_llama():
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                        num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True))
+
+
+def test_flat_gradients_live_in_one_buffer_per_step_and_sum_as_plain_ones_do():
+    import torch
+
+    from llmgym.memory import flat_gradients
+
+    batches = [torch.randint(0, 64, (2, 12), generator=torch.Generator().manual_seed(i)) for i in range(2)]
+
+    def frozen_embeddings():
+        model = _tiny_llama()
+        model.get_input_embeddings().weight.requires_grad_(False)  # no gradient, as by default
+        return model
+
+    def accumulate(model):
+        for ids in batches:  # two micro-batches of one optimizer step
+            model(input_ids=ids, labels=ids).loss.backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    def storages(params):
+        return {p.grad.untyped_storage().data_ptr() for p in params}
+
+    expected = accumulate(frozen_embeddings())
+    model = frozen_embeddings()
+    trained = [p for p in model.parameters() if p.requires_grad]
+    handle = flat_gradients(model)
+    with torch.no_grad():
+        model(input_ids=batches[0])  # sampling allocates nothing
+    assert all(p.grad is None for p in model.parameters())
+    got = accumulate(model)
+    assert got.keys() == expected.keys() and all(torch.equal(got[n], expected[n]) for n in expected)
+    assert len(storages(trained)) == 1  # every gradient is a view of one buffer, just their size
+    assert trained[0].grad.untyped_storage().nbytes() == sum(p.numel() for p in trained) * 4
+    assert model.get_input_embeddings().weight.grad is None
+    model.zero_grad(set_to_none=True)  # what the trainer does after the optimizer step
+    model(input_ids=batches[0], labels=batches[0]).loss.backward()
+    assert len(storages(trained)) == 1  # the next step's buffer
+    handle.remove()
+    model.zero_grad(set_to_none=True)
+    model(input_ids=batches[0], labels=batches[0]).loss.backward()
+    assert len(storages(trained)) == len(trained)  # PyTorch's own again
+
+
+def test_adafactor_state_made_before_the_first_step_is_the_state_the_step_would_make():
+    import torch
+    from transformers.optimization import Adafactor
+
+    from llmgym.memory import eager_optimizer_state
+
+    ids = torch.randint(0, 64, (2, 12), generator=torch.Generator().manual_seed(0))
+    after = {}
+    for eager in (False, True):
+        model = _tiny_llama()
+        model.get_input_embeddings().weight.requires_grad_(False)
+        optimizer = Adafactor([p for p in model.parameters()], lr=1e-2, scale_parameter=False, relative_step=False,
+                              warmup_init=False)  # as TrainingArguments' optim=adafactor builds it
+        if eager:
+            trained = sum(p.requires_grad for p in model.parameters())
+            assert eager_optimizer_state(optimizer) == trained
+            assert eager_optimizer_state(optimizer) == 0  # state that exists (a resumed run's) is kept
+        for _ in range(2):
+            model(input_ids=ids, labels=ids).loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        after[eager] = (model.state_dict(), optimizer.state_dict()["state"])
+    (weights, state), (eager_weights, eager_state) = after[False], after[True]
+    assert all(torch.equal(weights[k], eager_weights[k]) for k in weights)
+    assert state.keys() == eager_state.keys()
+    for index, entries in state.items():
+        for key, value in entries.items():
+            other = eager_state[index][key]
+            assert torch.equal(value, other) if isinstance(value, torch.Tensor) else value == other
+    assert eager_optimizer_state(torch.optim.AdamW(_tiny_llama().parameters())) == 0  # only Adafactor's
+
+
+def test_a_run_with_the_lean_memory_layout_makes_the_same_update_bit_for_bit(tmp_path, monkeypatch):
+    """In one CPU process the trainer gives gradients one buffer a step and makes Adafactor's state
+    before the first step; `LLMGYM_FLAT_GRADIENTS=0` and `LLMGYM_EAGER_OPTIMIZER_STATE=0` turn them off.
+    Two sft steps in micro-batches with recomputation end on the same weights either way."""
+    import torch
+    from transformers import AutoModelForCausalLM, TrainerCallback
+
+    defaults = TrainConfig(env="toyadd").resolved(is_tiny=False)
+    seen: dict[str, dict] = {}
+
+    class Spy(TrainerCallback):
+        def on_step_begin(self, args, state, control, optimizer=None, **kw):
+            inner = getattr(optimizer, "optimizer", optimizer)
+            seen[run].setdefault("state before step 1", len(inner.state))
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
+            grads = [p.grad for p in model.parameters() if p.requires_grad]
+            seen[run].setdefault("gradient storages", len({g.untyped_storage().data_ptr() for g in grads}))
+
+    finals = {}
+    for run, value in (("lean", None), ("plain", "0")):
+        seen[run] = {}
+        for name in ("LLMGYM_FLAT_GRADIENTS", "LLMGYM_EAGER_OPTIMIZER_STATE"):
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        out = tmp_path / run
+        train(TrainConfig(env="toyadd", policy=TINY, algo="sft", steps=2, out=str(out), save_every=0, eval_tasks=0,
+                          train_tasks=32, batch_size=8, learning_rate=1e-2, gradient_checkpointing=True,
+                          micro_batch_size=4, optimizer=defaults.optimizer, train_embeddings=False),
+              callbacks=[Spy()])
+        finals[run] = AutoModelForCausalLM.from_pretrained(out / "final").state_dict()
+    trained = sum(1 for k in finals["lean"] if "embed_tokens" not in k and "lm_head" not in k)
+    assert seen["lean"] == {"state before step 1": trained, "gradient storages": 1}
+    assert seen["plain"]["state before step 1"] == 0 and seen["plain"]["gradient storages"] > 1
+    assert all(torch.equal(finals["lean"][k], finals["plain"][k]) for k in finals["plain"])

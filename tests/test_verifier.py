@@ -243,6 +243,17 @@ def test_a_stuck_worker_is_killed_at_the_deadline_and_replaced():
     assert worker.proc.poll() is not None  # killed, not left behind
     assert answers_match("(x+1)^2", "x^{2} + 2x + 1", "expression") == (True, None)
 
+def test_the_worker_holds_math_verify_and_not_the_llmgym_package():
+    # It runs for the whole of a training run beside the trainer, so what it imports is memory the run
+    # holds: the llmgym package would bring gymnasium and numpy, which the child never uses.
+    assert verify_worker.warm()
+    worker = verify_worker._VERIFIER._current()
+    assert verify_worker.symbolic_match("x^{2} - x - 6", "(x+2)(x-3)", "expression") == (True, None)
+    with open(f"/proc/{worker.proc.pid}/maps") as f:  # the files the child has mapped
+        maps = f.read()
+    assert "_multiarray_umath" not in maps  # numpy's core library, mapped by any process that imports numpy
+
+
 
 def test_soft_timeout_inside_the_worker_reports_timeout():
     ok, reason = verify_worker.symbolic_match("(x+1)^{40} - (x-1)^{40}", "x^{2}", "expression", timeout=0.01)

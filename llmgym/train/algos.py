@@ -170,6 +170,7 @@ def rl_trainer(cfg: TrainConfig, env: TextEnv, model: Any, tokenizer: Any, out: 
         if why is not None:
             print(f"--shared-prompt: TRL's loss pass instead ({why})")
     _lean_autocast(trainer)
+    _lean_memory(trainer)
     return trainer
 
 
@@ -185,6 +186,32 @@ def _lean_autocast(trainer: Any) -> None:
 
     if trainer.args.bf16 and not torch.cuda.is_available():
         trainer.accelerator.autocast_handler = AutocastKwargs(enabled=True, cache_enabled=False)
+
+
+def _lean_memory(trainer: Any) -> None:
+    """In one CPU process, where glibc's heap holds the tensors: each step's gradients in one buffer of
+    their own (`llmgym.memory.flat_gradients`), and Adafactor's state made before the first step
+    (`llmgym.memory.eager_optimizer_state`); a lower peak and the same updates. In the environment,
+    `LLMGYM_FLAT_GRADIENTS=0` and `LLMGYM_EAGER_OPTIMIZER_STATE=0` keep PyTorch's and Adafactor's own
+    ways: the baselines benchmarks/bench_train_memory.py measures them against."""
+    import os
+
+    import torch
+    from transformers import TrainerCallback
+
+    from llmgym.memory import eager_optimizer_state, flat_gradients
+
+    if torch.cuda.is_available() or trainer.accelerator.num_processes > 1:
+        return
+    if os.environ.get("LLMGYM_FLAT_GRADIENTS") != "0":
+        trainer.llmgym_flat_gradients = flat_gradients(trainer.model)
+    if os.environ.get("LLMGYM_EAGER_OPTIMIZER_STATE") != "0":
+        class EagerOptimizerState(TrainerCallback):
+            def on_train_begin(self, args, state, control, optimizer=None, **kw):
+                if optimizer is not None:
+                    eager_optimizer_state(optimizer)  # after a resumed run's state is loaded: that is kept
+
+        trainer.add_callback(EagerOptimizerState())
 
 
 def _prompts_and_sampler(cfg: TrainConfig, env: Any, funcs: list) -> tuple[Any, Any]:
@@ -230,6 +257,7 @@ def sft_trainer(cfg: TrainConfig, model: Any, tokenizer: Any, dataset: Any, out:
                              callbacks=callbacks, peft_config=_peft(cfg) if with_peft else None)
     _rich_progress(trainer)
     _lean_autocast(trainer)
+    _lean_memory(trainer)
     return trainer
 
 
