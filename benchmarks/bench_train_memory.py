@@ -12,15 +12,17 @@ same load, and the table gives each figure beside the default's with the ratio.
     .venv/bin/python benchmarks/bench_train_memory.py --steps 3 --eval-tasks 0 --only default,heap-grads,lazy-state --repeat 4
 
 Variants (NAME=FLAGS): `default` is `llmgym train` with every default (all weights but the embeddings,
-Adafactor, micro-batches of one group run as a packed shared-prompt row, activation recomputation, bf16 rollouts where faster); `lora` adds `--lora` (an adapter on frozen weights, bf16 where
-`fast_cpu_dtype` measures it faster); `old` is the previous default (all weights in fp32, AdamW, the
-step's 16 sequences in one pass, no recomputation); `heap-grads` is the default with PyTorch's own
-per-parameter gradients instead of one buffer a step (`llmgym.memory.flat_gradients`), `lazy-state` with
-Adafactor's state made inside its first step instead of before it (`llmgym.memory.eager_optimizer_state`). FLAGS may start
-with `NAME=VALUE` words, set in the run's environment. Each variant also leaves `NAME.rss.tsv`, the tree's
-RSS second by second beside the last line its log had then, to place the peak in the run. `--repeat N`
-runs the variants in turn N times: a peak moves by tens of MiB between runs of the same flags, and the
-table gives each variant's median with its range.
+Adafactor, micro-batches of one group run as a packed shared-prompt row, activation recomputation, bf16
+rollouts where faster); `lora` adds `--lora` (an adapter on frozen weights, bf16 where `fast_cpu_dtype`
+measures it faster); `old` is the previous default (all weights in fp32, AdamW, the step's 16 sequences
+in one pass, no recomputation); `heap-grads` is the default with PyTorch's own per-parameter gradients
+instead of one buffer a step (`llmgym.memory.flat_gradients`), `lazy-state` with Adafactor's state made
+inside its first step instead of before it (`llmgym.memory.eager_optimizer_state`). FLAGS may start with
+`NAME=VALUE` words, set in the run's environment. Each variant also leaves `NAME.rss.tsv`, the tree's
+RSS second by second beside the last line its log had then, to place the peak in the run, and the
+table's line names each process's share of the peak. `--repeat N` runs the variants in turn N times: a
+peak moves by tens of MiB between runs of the same flags, and the table gives each variant's median with
+its range.
 """
 
 from __future__ import annotations

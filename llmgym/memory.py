@@ -1,20 +1,26 @@
-"""Freed tensor memory back to the operating system: `malloc_trim` between steps, and an opt-in fixed
-mmap threshold.
+"""Tensor memory the CPU trainer keeps off glibc's heap or hands back to the system: `malloc_trim`
+between steps, one gradient buffer a step, Adafactor's state made before the first step, and an opt-in
+fixed mmap threshold.
 
 PyTorch's CPU tensors come from `malloc`. glibc serves large requests with `mmap` (returned to the
 system on `free`) only above a threshold that it raises, by default, to the largest block freed so far
 (up to 32 MiB); after the first backward pass most activation and gradient buffers are carved from the
 heap instead, and its free pages stay resident. `trim()` (`malloc_trim(0)`) hands them back; the trainer
-calls it at the start of every step, which costs no measurable time.
+calls it at the start of every step and after each rollout, which costs no measurable time.
+`flat_gradients` and `eager_optimizer_state` keep long-lived blocks (gradients, optimizer state) from
+being interleaved with short-lived temporaries, the pattern that leaves freed heap resident at a peak;
+docs/training.md, "The heap: gradients and optimizer state", has what each saves.
 
 `return_freed_memory(threshold)` fixes the threshold instead (`mallopt(M_MMAP_THRESHOLD, ...)`, the
 same as `MALLOC_MMAP_THRESHOLD_` before start) for the whole process: lower peaks, slower steps, since
 every larger tensor is then a fresh mapping whose pages fault in. Measured with
 benchmarks/bench_train_memory.py, 3 steps of the SmolLM2 default run, `--eval-tasks 0` (docs/training.md,
 "Memory"): glibc's default 1,967-1,982 MiB at 18.6 s a step; 128 KiB 1,807 MiB at 24.7-31.9 s; 1 MiB
-1,879 MiB at 26.1 s; 4 MiB 2,055 MiB at 20.1 s. The speed is worth more than 160 MiB here, so it is
-off unless `LLMGYM_MMAP_THRESHOLD` (bytes) asks for it. No library does either; each is one libc call,
-skipped where libc is not glibc.
+1,879 MiB at 26.1 s; 4 MiB 2,055 MiB at 20.1 s (before the gradient buffer and the eager state). The speed
+is worth more than 160 MiB here, so it is off unless `LLMGYM_MMAP_THRESHOLD` (bytes) asks for it. No
+library does any of this: the libc calls are one line each (skipped where libc is not glibc), and the
+gradient buffer and the optimizer state are a hook and a loop over PyTorch's and transformers' own
+structures.
 """
 
 from __future__ import annotations
@@ -99,10 +105,11 @@ def eager_optimizer_state(optimizer: Any) -> int:
     vectors and a 0-d RMS, allocated between that parameter's update temporaries (each as large as the
     parameter). Those small, long-lived blocks land inside the temporaries' freed space and split it,
     so the next parameter's temporaries take fresh heap: measured on the default SmolLM2 run, the first
-    step's heap grew by up to ~700 MiB of free but resident memory in some runs and not in others
-    (docs/training.md, "Memory"), a 2.3 GB peak instead of 1.8. Created here, in one go before any
-    temporary exists, they are exactly the zeros the first step would make (`Adafactor.step`'s own
-    initialisation, which then finds them present), so the updates do not change."""
+    step's heap grew by up to ~700 MiB of free but resident memory in about one run in five (peaks of
+    2,277-2,354 MiB instead of ~1,750; docs/training.md, "The heap: gradients and optimizer state").
+    Created here, in one go before any temporary exists, they are exactly the zeros the first step
+    would make (`Adafactor.step`'s own initialisation then finds them present), so the updates do not
+    change."""
     import torch
 
     inner = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrapper
