@@ -61,23 +61,21 @@ def trim() -> bool:
     return bool(libc is not None and hasattr(libc, "malloc_trim") and libc.malloc_trim(0))
 
 
-def flat_gradients(model: Any) -> Any:
-    """Give `model`'s trainable parameters their gradients as views of one zeroed buffer per dtype, at
-    the first forward pass with gradients of each optimizer step (when none of them holds a gradient
-    yet); returns the hook's handle (`.remove()` undoes it).
+class FlatGradients:
+    """The hooks `flat_gradients` installs: `release_untouched()` before the optimizer step, `remove()`."""
 
-    Without it each parameter's gradient is the tensor its first backward pass computed, carved from
-    glibc's heap between that pass's short-lived temporaries; when those are freed the gaps stay
-    resident beside 400 MiB of gradients that live until the optimizer step. One buffer that large is
-    a mapping of its own (above glibc's mmap threshold), away from the heap, and returns to the system
-    at once when the trainer drops the gradients after the step (`zero_grad(set_to_none=True)`).
-    Autograd accumulates into an existing gradient in place, so the update is the same bit for bit
-    (tests/test_memory_defaults.py). Measured with benchmarks/bench_train_memory.py (docs/training.md,
-    "Memory"). For one CPU process: on a GPU PyTorch's caching allocator already keeps blocks apart,
-    and a distributed run's gradients go through DDP's buckets."""
-    import torch
+    def __init__(self, model: Any) -> None:
+        self.params: list[Any] = []
+        self.touched: set[int] = set()  # ids of the parameters a backward pass reached this step
+        self._hooks = [model.register_forward_pre_hook(self._allocate)]
+        self._hooks += [p.register_post_accumulate_grad_hook(self._touch) for p in model.parameters() if p.requires_grad]
 
-    def allocate(module: Any, args: Any) -> None:
+    def _touch(self, param: Any) -> None:
+        self.touched.add(id(param))
+
+    def _allocate(self, module: Any, args: Any) -> None:
+        import torch
+
         if not torch.is_grad_enabled():
             return  # generation, and TRL's log-probabilities under no_grad
         params = [p for p in module.parameters() if p.requires_grad]
@@ -92,8 +90,40 @@ def flat_gradients(model: Any) -> Any:
             for p in group:
                 p.grad = buffer[offset:offset + p.numel()].view_as(p)
                 offset += p.numel()
+        self.params, self.touched = params, set()
 
-    return model.register_forward_pre_hook(allocate)
+    def release_untouched(self) -> int:
+        """Drop the zero gradient of each parameter no backward pass reached this step, as PyTorch would
+        have left it (None: optimizers skip such a parameter, where a zero gradient would still move
+        AdamW's momentum and decay its weight); returns how many."""
+        untouched = [p for p in self.params if id(p) not in self.touched and p.grad is not None]
+        for p in untouched:
+            p.grad = None
+        return len(untouched)
+
+    def remove(self) -> None:
+        for hook in self._hooks:
+            hook.remove()
+
+
+def flat_gradients(model: Any) -> FlatGradients:
+    """Give `model`'s trainable parameters their gradients as views of one zeroed buffer per dtype, at
+    the first forward pass with gradients of each optimizer step (when none of them holds a gradient
+    yet); call `release_untouched()` on what it returns before the optimizer step, and `remove()` to
+    undo it.
+
+    Without it each parameter's gradient is the tensor its first backward pass computed, carved from
+    glibc's heap between that pass's short-lived temporaries; when those are freed the gaps stay
+    resident beside 400 MiB of gradients that live until the optimizer step. One buffer that large is
+    a mapping of its own (above glibc's mmap threshold), away from the heap, and returns to the system
+    at once when the trainer drops the gradients after the step (`zero_grad(set_to_none=True)`).
+    Autograd accumulates into an existing gradient in place, so the update is the same bit for bit
+    (tests/test_memory_defaults.py); a parameter no backward pass reached gets None again from
+    `release_untouched`, as without the buffer. Measured with benchmarks/bench_train_memory.py
+    (docs/training.md, "The heap: gradients and optimizer state"). For one CPU process: on a GPU
+    PyTorch's caching allocator already keeps blocks apart, and a distributed run's gradients go
+    through DDP's buckets."""
+    return FlatGradients(model)
 
 
 def eager_optimizer_state(optimizer: Any) -> int:

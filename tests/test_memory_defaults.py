@@ -174,6 +174,33 @@ def test_flat_gradients_live_in_one_buffer_per_step_and_sum_as_plain_ones_do():
     assert len(storages(trained)) == len(trained)  # PyTorch's own again
 
 
+def test_a_parameter_no_backward_pass_reaches_gets_no_gradient_as_without_the_buffer():
+    """A zero gradient would still move AdamW's momentum and decay the weight: `release_untouched`
+    (the trainer calls it before each optimizer step) leaves None where PyTorch leaves None."""
+    import torch
+
+    from llmgym.memory import flat_gradients
+
+    ids = torch.randint(0, 64, (2, 12), generator=torch.Generator().manual_seed(0))
+    after = {}
+    for flat in (False, True):
+        model = _tiny_llama()
+        torch.manual_seed(1)
+        model.unused = torch.nn.Linear(4, 4)  # trainable, outside the forward pass
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+        hooks = flat_gradients(model) if flat else None
+        for _ in range(2):
+            model(input_ids=ids, labels=ids).loss.backward()
+            if hooks is not None:
+                assert model.unused.weight.grad is not None  # a zero view of the buffer until released
+                assert hooks.release_untouched() == 2
+            assert model.unused.weight.grad is None and model.unused.bias.grad is None
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        after[flat] = model.state_dict()
+    assert all(torch.equal(after[False][k], after[True][k]) for k in after[False])
+
+
 def test_adafactor_state_made_before_the_first_step_is_the_state_the_step_would_make():
     import torch
     from transformers.optimization import Adafactor

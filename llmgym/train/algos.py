@@ -203,15 +203,20 @@ def _lean_memory(trainer: Any) -> None:
 
     if torch.cuda.is_available() or trainer.accelerator.num_processes > 1:
         return
-    if os.environ.get("LLMGYM_FLAT_GRADIENTS") != "0":
-        trainer.llmgym_flat_gradients = flat_gradients(trainer.model)
-    if os.environ.get("LLMGYM_EAGER_OPTIMIZER_STATE") != "0":
-        class EagerOptimizerState(TrainerCallback):
-            def on_train_begin(self, args, state, control, optimizer=None, **kw):
-                if optimizer is not None:
-                    eager_optimizer_state(optimizer)  # after a resumed run's state is loaded: that is kept
+    flat = flat_gradients(trainer.model) if os.environ.get("LLMGYM_FLAT_GRADIENTS") != "0" else None
+    eager = os.environ.get("LLMGYM_EAGER_OPTIMIZER_STATE") != "0"
 
-        trainer.add_callback(EagerOptimizerState())
+    class LeanMemory(TrainerCallback):
+        def on_train_begin(self, args, state, control, optimizer=None, **kw):
+            if eager and optimizer is not None:
+                eager_optimizer_state(optimizer)  # after a resumed run's state is loaded: that is kept
+
+        def on_pre_optimizer_step(self, args, state, control, **kw):
+            if flat is not None:
+                flat.release_untouched()  # after clipping, which zeros do not change
+
+    trainer.llmgym_flat_gradients = flat
+    trainer.add_callback(LeanMemory())
 
 
 def _prompts_and_sampler(cfg: TrainConfig, env: Any, funcs: list) -> tuple[Any, Any]:
