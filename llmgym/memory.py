@@ -67,8 +67,8 @@ class FlatGradients:
     def __init__(self, model: Any) -> None:
         self.params: list[Any] = []
         self.touched: set[int] = set()  # ids of the parameters a backward pass reached this step
+        self._hooked: set[int] = set()
         self._hooks = [model.register_forward_pre_hook(self._allocate)]
-        self._hooks += [p.register_post_accumulate_grad_hook(self._touch) for p in model.parameters() if p.requires_grad]
 
     def _touch(self, param: Any) -> None:
         self.touched.add(id(param))
@@ -84,6 +84,10 @@ class FlatGradients:
         groups: dict[tuple[Any, Any], list[Any]] = {}
         for p in params:
             groups.setdefault((p.dtype, p.device), []).append(p)
+        for p in params:  # here, not at install: a parameter unfrozen later is watched too
+            if id(p) not in self._hooked:
+                self._hooked.add(id(p))
+                self._hooks.append(p.register_post_accumulate_grad_hook(self._touch))
         for (dtype, device), group in groups.items():
             buffer = torch.zeros(sum(p.numel() for p in group), dtype=dtype, device=device)
             offset = 0
@@ -104,6 +108,7 @@ class FlatGradients:
     def remove(self) -> None:
         for hook in self._hooks:
             hook.remove()
+        self._hooks, self._hooked = [], set()
 
 
 def flat_gradients(model: Any) -> FlatGradients:

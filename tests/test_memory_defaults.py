@@ -201,6 +201,22 @@ def test_a_parameter_no_backward_pass_reaches_gets_no_gradient_as_without_the_bu
     assert all(torch.equal(after[False][k], after[True][k]) for k in after[False])
 
 
+def test_a_parameter_unfrozen_after_the_buffer_was_installed_keeps_its_gradient():
+    import torch
+
+    from llmgym.memory import flat_gradients
+
+    ids = torch.randint(0, 64, (2, 12), generator=torch.Generator().manual_seed(0))
+    model = _tiny_llama()
+    embeddings = model.get_input_embeddings().weight
+    embeddings.requires_grad_(False)
+    hooks = flat_gradients(model)
+    embeddings.requires_grad_(True)  # a callback unfreezing a layer mid-run
+    model(input_ids=ids, labels=ids).loss.backward()
+    assert hooks.release_untouched() == 0
+    assert embeddings.grad is not None and embeddings.grad.abs().sum() > 0
+
+
 def test_adafactor_state_made_before_the_first_step_is_the_state_the_step_would_make():
     import torch
     from transformers.optimization import Adafactor

@@ -215,7 +215,6 @@ def _lean_memory(trainer: Any) -> None:
             if flat is not None:
                 flat.release_untouched()  # after clipping, which zeros do not change
 
-    trainer.llmgym_flat_gradients = flat
     trainer.add_callback(LeanMemory())
 
 
