@@ -15,7 +15,7 @@ benchmarks/bench_train_memory.py measures the whole tree. The sampler itself hol
 from __future__ import annotations
 
 import ctypes
-import os
+import functools
 import sys
 import threading
 import time
@@ -32,12 +32,20 @@ class _MallInfo2(ctypes.Structure):
                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
 
 
-def _mallinfo() -> dict[str, int] | None:
-    """glibc's heap counters in MiB: `heap` (brk and arenas), `in_use`, `free` (kept), `mapped` (mmap'd blocks)."""
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL(None)
-        libc.mallinfo2.restype = _MallInfo2
+        libc.mallinfo2.restype = _MallInfo2  # glibc 2.33+
     except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def _mallinfo() -> dict[str, int] | None:
+    """glibc's heap counters in MiB: `heap` (brk and arenas), `in_use`, `free` (kept), `mapped` (mmap'd blocks)."""
+    libc = _libc()
+    if libc is None:
         return None
     m = libc.mallinfo2()
     return {"heap": m.arena >> 20, "in_use": m.uordblks >> 20, "free": m.fordblks >> 20, "mapped": m.hblkhd >> 20}
