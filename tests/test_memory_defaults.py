@@ -125,12 +125,10 @@ def test_frozen_embeddings_stay_put_while_every_block_learns_with_recomputation(
 
 
 def _tiny_llama():
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """The tiny policy's model (tied embeddings), two layers of 32: a fresh copy with the same weights each call."""
+    from llmgym.policies.tiny import build_model, build_tokenizer
 
-    torch.manual_seed(0)
-    return LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                        num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True))
+    return build_model(build_tokenizer(), hidden=32, layers=2)
 
 
 def test_flat_gradients_live_in_one_buffer_per_step_and_sum_as_plain_ones_do():
