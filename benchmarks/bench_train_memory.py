@@ -28,7 +28,6 @@ its range.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import statistics
@@ -38,6 +37,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from llmgym.train.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -152,7 +153,7 @@ def measure(name: str, flags: str, steps: int, extra: list[str], out: Path) -> d
     wall = time.perf_counter() - started
     if code:
         sys.exit(f"{name}: llmgym train exited {code}; see {out / (name + '.log')}")
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = RunDir(run).rows()
     step_times = [r["step_time"] for r in rows if "step_time" in r]
     (out / f"{name}.peak").write_text(f"{peak[0] / 2**20:.0f} MiB at {at_peak[0]:.0f} s: {processes(held)}\n")
     return {"name": name, "flags": flags or "(defaults)", "peak_mib": peak[0] / 2**20, "peak_at_s": at_peak[0],

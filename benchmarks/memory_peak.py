@@ -14,41 +14,17 @@ benchmarks/bench_train_memory.py measures the whole tree. The sampler itself hol
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import sys
 import threading
 import time
+
+from llmgym.memory import heap_counters
 
 INTERVAL = 0.005
 KEEP = ("llmgym", "algorithms", "trl", "transformers", "torch", "accelerate", "safetensors")
 # Frames of plumbing (module calls, decorators) that say nothing about what runs
 PLUMBING = {"_call_impl", "_wrapped_call_impl", "wrapped_func", "inner", "_fn", "decorate_context", "wrapper",
             "forward_call"}
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallinfo2.restype = _MallInfo2  # glibc 2.33+
-    except (OSError, AttributeError):
-        return None
-    return libc
-
-
-def _mallinfo() -> dict[str, int] | None:
-    """glibc's heap counters in MiB: `heap` (brk and arenas), `in_use`, `free` (kept), `mapped` (mmap'd blocks)."""
-    libc = _libc()
-    if libc is None:
-        return None
-    m = libc.mallinfo2()
-    return {"heap": m.arena >> 20, "in_use": m.uordblks >> 20, "free": m.fordblks >> 20, "mapped": m.hblkhd >> 20}
 
 
 def _status() -> dict[str, int]:
@@ -105,7 +81,7 @@ class Sampler:
                 if rss > mapped_at + 16:  # smaps is slow to read: again only 16 MiB higher
                     mappings, mapped_at = _mappings(), rss
                 self.peak = {"rss": rss, "anon": status["RssAnon"], "file": status["RssFile"], "at": now,
-                             "stack": _stack(frame, 14), "heap": _mallinfo(), "mappings": mappings,
+                             "stack": _stack(frame, 14), "heap": heap_counters(), "mappings": mappings,
                              "mapped_at": mapped_at}
             if int(now * 4) != quarter:
                 quarter = int(now * 4)

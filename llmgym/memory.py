@@ -55,6 +55,23 @@ def return_freed_memory(threshold: int | None = None) -> bool:
     return libc.mallopt(M_MMAP_THRESHOLD, threshold) == 1
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def heap_counters() -> dict[str, int] | None:
+    """glibc's heap in MiB (`mallinfo2`): `heap` (brk and arenas), `in_use`, `free` (freed, still held),
+    `mapped` (blocks mmap'd on their own); None without glibc 2.33+. What benchmarks/memory_peak.py
+    reads at a peak."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return None
+    libc.mallinfo2.restype = _MallInfo2
+    m = libc.mallinfo2()
+    return {"heap": m.arena >> 20, "in_use": m.uordblks >> 20, "free": m.fordblks >> 20, "mapped": m.hblkhd >> 20}
+
+
 def trim() -> bool:
     """Give the heap's free pages back to the system (`malloc_trim(0)`); False without glibc."""
     libc = _libc()

@@ -18,7 +18,9 @@ def test_the_sampled_peak_is_the_kernels_high_water_mark_and_comes_with_its_stac
                       r"file-backed (\d+)\) at ([\d.]+) s, in: (.*)", done.stderr)
     assert found, done.stderr[-3000:]
     sampled, hwm, anon, file = (int(found.group(i)) for i in range(1, 5))
-    assert sampled <= hwm and sampled >= 0.8 * hwm  # every 5 ms catches all but the briefest top
+    # Every 5 ms catches all but the briefest top. The kernel's mark is no exact ceiling either: it is
+    # updated on unmapping, not when `malloc_trim` hands pages back, and RSS counters are cached per thread.
+    assert 0.8 * hwm <= sampled <= 1.2 * hwm
     assert anon + file <= sampled  # (shared memory is the rest)
     assert "glibc heap then:" in done.stderr and "largest mappings near the peak" in done.stderr
     near = re.findall(r"^\s+([\d.]+)\s+(\d+)  ", done.stderr.split("within 10% of the peak")[1], re.M)
