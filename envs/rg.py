@@ -72,6 +72,9 @@ SCORERS = ("strict", "native")
 # such items are skipped (17% of jugs at level 2).
 UNSOLVED = {"jugs": '["No solution"]'}
 REVISION = "1"  # bump when a change here alters the tasks of a split or how they score
+# A dataset's own revision, where a change altered its tasks alone: list_functions' items were drawn in
+# part from Python's global random module until `rg_item` seeded it per item.
+REVISIONS = {"list_functions": "2"}
 ANSWER_HINT = "Give your final answer inside <answer></answer> tags."
 SYSTEM_PROMPT = ("Think step by step. Then write the final answer, in the format the question asks for, "
                  "inside <answer></answer> tags, and nothing after it.")
@@ -86,8 +89,6 @@ EXCLUDED: dict[str, str] = {
                  "datasets (AssertionError: Must specify at least one dataset)",
     "isomorphic_strings": _HASH_SEED + " (the generator draws from a set of letters)",
     "knight_swap": _HASH_SEED,
-    "list_functions": "one of its generators draws from Python's global random module, not from the item's "
-                      "seed, so a task changes from one process to the next",
     "polynomial_multiplication": _HASH_SEED,
     "ransom_note": _HASH_SEED,
     "rush_hour": "no reference answer: reasoning-gym gives none and keeps only the fewest moves in the "
@@ -252,10 +253,32 @@ def rg_dataset(dataset: str, level: int) -> Any:
         return create_dataset(dataset, seed=SEED, size=POOL_SIZES.get(dataset, POOL), **config)
 
 
+@contextlib.contextmanager
+def global_rngs_seeded(key: str):
+    """Python's global random module seeded from `key` inside the block, and both it and NumPy's
+    global generator put back as they were after it.
+
+    A few generators draw from the global modules instead of their item's seed: list_functions calls
+    `random.randint`, which made its tasks change from one process to the next, and pool_matrix calls
+    `np.random.seed`, which reseeded the caller's NumPy. Seeding from a string is the same in every
+    process (it does not go through the hash seed).
+    """
+    numpy = sys.modules.get("numpy")
+    state, np_state = random.getstate(), numpy.random.get_state() if numpy is not None else None
+    random.seed(key, version=2)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+        if np_state is not None:
+            numpy.random.set_state(np_state)
+
+
 @lru_cache(maxsize=4096)
 def rg_item(dataset: str, level: int, index: int) -> dict[str, Any]:
-    """Item `index` of a level (cached: check_env and training draw the same items again)."""
-    with contextlib.redirect_stdout(io.StringIO()):
+    """Item `index` of a level (cached: check_env and training draw the same items again), the same
+    in every process even where the generator draws from the global random module."""
+    with contextlib.redirect_stdout(io.StringIO()), global_rngs_seeded(f"rg/{dataset}/{level}/{index}"):
         return rg_dataset(dataset, level)[index]
 
 
@@ -288,7 +311,8 @@ class ReasoningGymEnv(SingleTurnEnv):
     def _version(self, entry: dict[str, Any]) -> str:
         """reasoning-gym's version, the dataset, and a digest of the level mapping and the scoring."""
         spec = {"levels": entry["levels"], "seed": SEED, "pool": self.pool, "hint": ANSWER_HINT,
-                "scoring": scoring_kind(self.dataset), "form": CHECKER.get(self.dataset), "revision": REVISION}
+                "scoring": scoring_kind(self.dataset), "form": CHECKER.get(self.dataset),
+                "revision": REVISIONS.get(self.dataset, REVISION)}
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
         return f"reasoning-gym=={load_catalog()['reasoning_gym_version']}/{self.dataset}/{digest}"
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import reasoning_gym  # noqa: F401  (a dev dependency: a missing one must fail here, not skip)
 
@@ -123,6 +125,25 @@ def test_every_dataset_passes_every_check_unless_excluded_with_its_reason():
     assert not unexpected and not passing, "\n".join(
         lines + [f"failing, but not in llmgym.envs.rg.EXCLUDED: {unexpected}",
                  f"in EXCLUDED, but passing every check (remove them): {passing}"])
+
+
+def test_items_do_not_depend_on_the_global_random_modules_and_leave_them_as_they_were():
+    raw = rg.rg_dataset("list_functions", 1)
+    # Item 0 draws from Python's global random module (an odd multiple of 5): raw, it follows that state.
+    random.seed(1)
+    first = raw[0]
+    random.seed(2)
+    assert raw[0] != first, "pick an item of list_functions that draws from the global random module"
+    items = []
+    for seed in (1, 2):
+        random.seed(seed)
+        np.random.seed(seed)
+        before, np_before = random.getstate(), np.random.get_state()[1].copy()
+        rg.rg_item.cache_clear()
+        items.append(rg.rg_item("list_functions", 1, 0))
+        rg.rg_item("pool_matrix", 1, 0)  # reasoning-gym's pool_matrix calls np.random.seed itself
+        assert random.getstate() == before and (np.random.get_state()[1] == np_before).all()
+    assert items[0] == items[1]
 
 
 def test_every_level_of_every_dataset_is_a_configuration_reasoning_gym_builds():
