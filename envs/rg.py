@@ -48,6 +48,7 @@ import json
 import random
 import re
 import sys
+import threading
 from functools import lru_cache, partial
 from importlib import resources
 from typing import Any, Callable
@@ -274,12 +275,17 @@ def global_rngs_seeded(key: str):
             numpy.random.set_state(np_state)
 
 
+# Held while an item is generated: the global random state and sys.stdout it swaps are shared by threads.
+_GENERATING = threading.Lock()
+
+
 @lru_cache(maxsize=4096)
 def rg_item(dataset: str, level: int, index: int) -> dict[str, Any]:
     """Item `index` of a level (cached: check_env and training draw the same items again), the same
     in every process even where the generator draws from the global random module."""
-    with contextlib.redirect_stdout(io.StringIO()), global_rngs_seeded(f"rg/{dataset}/{level}/{index}"):
-        return rg_dataset(dataset, level)[index]
+    dataset_object = rg_dataset(dataset, level)
+    with _GENERATING, contextlib.redirect_stdout(io.StringIO()), global_rngs_seeded(f"rg/{dataset}/{level}/{index}"):
+        return dataset_object[index]
 
 
 class ReasoningGymEnv(SingleTurnEnv):
