@@ -26,7 +26,8 @@ class ServeProcess:
                                      start_new_session=True)
         self.log: list[str] = []
         self._lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
         while True:
             try:
                 line = self._lines.get(timeout=ready_timeout)
@@ -57,3 +58,6 @@ class ServeProcess:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=30)
+        self._drainer.join(timeout=30)  # the pipe's end is read: close it
+        if not self._drainer.is_alive():
+            self.proc.stdout.close()

@@ -102,6 +102,25 @@ def test_verl_compute_score_through_the_server_matches_in_process(tmp_path, math
     assert served == local and local[0]["score"] == 1.0 and local[1]["score"] == 0.0
 
 
+def test_a_serve_client_closes_its_connections_when_collected_or_closed(math_server):
+    import gc
+
+    from llmgym.serve.client import ServeClient
+
+    task = next(iter(llmgym.make("math").tasks("train", n=1, seed=0)))
+    client = ServeClient(math_server.url, token=TOKEN)
+    assert client.score("math", [f"\\boxed{{{task.answer}}}"], [task])[0]["reward"] >= 1.0
+    http = client.http
+    del client
+    gc.collect()
+    assert http.is_closed
+    client = ServeClient(math_server.url, token=TOKEN)
+    client.score("math", ["no answer"], [task])
+    client.close()
+    client.close()
+    assert client.http.is_closed
+
+
 def test_openrlhf_prompt_data_scores_through_get_reward(tmp_path, math_server):
     import httpx
 

@@ -62,7 +62,8 @@ class Server:
                                      start_new_session=True)
         self.lines: queue.Queue = queue.Queue()
         self.log: list[str] = []
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
         while True:
             line = self.lines.get(timeout=120)
             if line is None:
@@ -84,6 +85,9 @@ class Server:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=30)
+        self._drainer.join(timeout=30)  # the pipe's end is read: close it
+        if not self._drainer.is_alive():
+            self.proc.stdout.close()
 
 
 @pytest.fixture(scope="module")

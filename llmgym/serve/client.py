@@ -15,6 +15,7 @@ import itertools
 import os
 import threading
 import time
+import weakref
 from typing import Any, Sequence
 
 from llmgym.errors import LLMGymError
@@ -36,6 +37,9 @@ class ServeClient:
         token = token if token is not None else os.environ.get(TOKEN_ENV)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(timeout=timeout, headers=headers)
+        # Its pooled keep-alive sockets are closed when the client is collected or the process exits,
+        # not left to the garbage collector (a ResourceWarning): trainers keep clients in closures and caches.
+        self._finalizer = weakref.finalize(self, self.http.close)
         self.attempts = attempts or 2 * len(self.urls)
         self.backoff = backoff
         self._next = itertools.count()
@@ -75,7 +79,7 @@ class ServeClient:
         return self.post("/v1/score", {"env": env, "items": items})["results"]
 
     def close(self) -> None:
-        self.http.close()
+        self._finalizer()
 
 
 def _reason(response: Any) -> str:
